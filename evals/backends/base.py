@@ -1,0 +1,136 @@
+"""The backend interface: two batch methods. Everything else lives in the engine above it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from evals.config import ModelSpec, RunnerConfig
+from evals.records import (
+    ChatPrompt,
+    GenerateRequest,
+    GenerateResponse,
+    LoglikelihoodRequest,
+    LoglikelihoodResponse,
+    Prompt,
+    TextPrompt,
+)
+from evals.registry import Registry
+
+
+class Backend(Protocol):
+    """A model behind two batch methods. Responses come back in request order."""
+
+    name: str
+
+    def fingerprint(self) -> str:
+        """Identifies the model and every option that changes its outputs (cache key)."""
+        ...
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]: ...
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResponse]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a backend factory needs: the model, where it lives, and the runner options."""
+
+    model: ModelSpec
+    model_path: str
+    runner: RunnerConfig
+
+
+BackendFactory = Callable[[BackendSpec], Backend]
+BACKENDS: Registry[BackendFactory] = Registry("backend")
+
+
+def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop sequence, as vLLM and OpenAI servers do."""
+    cut = min((i for s in stops if s and (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def folder_fingerprint(path: str, options: dict[str, Any]) -> str:
+    """Hash config, tokenizer and weight-file names and sizes, not the weights themselves.
+
+    Hashing tens of GB of weights per run would cost minutes; a retrained checkpoint in the
+    same folder changes file sizes or the safetensors index in practice.
+    """
+    h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    folder = Path(path)
+    if folder.is_dir():
+        for f in sorted(folder.iterdir()):
+            if f.suffix in (".json", ".model", ".jinja", ".txt") and f.stat().st_size < 50_000_000:
+                h.update(f.name.encode() + f.read_bytes())
+            elif f.is_file():
+                h.update(f"{f.name}:{f.stat().st_size}".encode())
+    else:
+        h.update(path.encode())
+    return h.hexdigest()[:16]
+
+
+class PromptEncoder:
+    """Renders prompts to token ids the same way for every local backend (hf, vllm).
+
+    Chat prompts go through the tokenizer's chat template, whose text already holds any
+    special tokens, so they are tokenized without adding more; raw text gets the
+    tokenizer's usual special tokens (e.g. BOS).
+    """
+
+    def __init__(self, tokenizer: Any, max_len: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+
+    def render(self, prompt: Prompt) -> str:
+        if isinstance(prompt, TextPrompt):
+            return prompt.text
+        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        text: str = self.tokenizer.apply_chat_template(
+            msgs, tokenize=False, add_generation_prompt=True
+        )
+        return text
+
+    def _encode(self, text: str, chat: bool) -> list[int]:
+        ids: list[int] = self.tokenizer(text, add_special_tokens=not chat)["input_ids"]
+        return ids
+
+    def encode_prompt(self, prompt: Prompt, reserve: int = 0) -> list[int]:
+        """Token ids of the prompt, left-truncated so ``reserve`` new tokens still fit."""
+        ids = self._encode(self.render(prompt), isinstance(prompt, ChatPrompt))
+        keep = max(1, self.max_len - reserve)
+        return ids[-keep:]
+
+    def encode_pair(self, context: Prompt, continuation: str) -> tuple[list[int], list[int]]:
+        """lm-eval's split: trailing context spaces move to the continuation, and the
+        continuation's tokens are those of the whole string after the context's tokens."""
+        chat = isinstance(context, ChatPrompt)
+        ctx = self.render(context)
+        n_spaces = len(ctx) - len(ctx.rstrip())
+        if n_spaces:
+            continuation = ctx[-n_spaces:] + continuation
+            ctx = ctx[:-n_spaces]
+        whole = self._encode(ctx + continuation, chat)
+        ctx_ids = self._encode(ctx, chat)
+        cont_ids = whole[len(ctx_ids) :]
+        if not cont_ids:
+            cont_ids = whole[-1:]
+            ctx_ids = whole[:-1]
+        else:
+            ctx_ids = whole[: len(ctx_ids)]
+        if not ctx_ids:
+            # nothing to condition on: score the continuation after BOS/EOS, as lm-eval does
+            tok = self.tokenizer
+            ctx_ids = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
+        overflow = len(ctx_ids) + len(cont_ids) - self.max_len
+        if overflow > 0:
+            ctx_ids = ctx_ids[overflow:]
+        return ctx_ids, cont_ids

@@ -1,0 +1,88 @@
+"""A deterministic, scripted backend for unit tests and dry runs of a suite."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from evals.backends.base import BACKENDS, Backend, BackendSpec, truncate_at_stop
+from evals.records import (
+    GenerateRequest,
+    GenerateResponse,
+    LoglikelihoodRequest,
+    LoglikelihoodResponse,
+    prompt_to_json,
+)
+
+GenerateScript = Callable[[GenerateRequest], str]
+LoglikelihoodScript = Callable[[LoglikelihoodRequest], float]
+
+
+def _digest(*parts: object) -> int:
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+
+
+def default_generate(request: GenerateRequest) -> str:
+    """Same prompt, same answer: a short reply ending in a number and a letter."""
+    d = _digest(prompt_to_json(request.prompt))
+    return f"Let me think.\nThe answer is {d % 100}\nThe answer is {'ABCD'[d % 4]}."
+
+
+def default_loglikelihood(request: LoglikelihoodRequest) -> float:
+    d = _digest(prompt_to_json(request.context), request.continuation)
+    return -(1 + d % 1000) / 100.0
+
+
+class MockBackend:
+    """Scripted outputs; counts every request it is asked so tests can prove caching."""
+
+    name = "mock"
+
+    def __init__(
+        self,
+        generate_fn: GenerateScript = default_generate,
+        loglikelihood_fn: LoglikelihoodScript = default_loglikelihood,
+        fail_after: int | None = None,
+    ) -> None:
+        self.generate_fn = generate_fn
+        self.loglikelihood_fn = loglikelihood_fn
+        self.fail_after = fail_after
+        """Raise after this many requests, to simulate a run killed midway."""
+        self.calls = 0
+
+    def fingerprint(self) -> str:
+        return "mock"
+
+    def _tick(self) -> None:
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt("mock backend killed")
+        self.calls += 1
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]:
+        out = []
+        for r in requests:
+            self._tick()
+            raw = self.generate_fn(r)
+            text, stopped = truncate_at_stop(raw, r.params.stop)
+            words = len(text.split())
+            out.append(GenerateResponse(text, 0, words, "stop" if stopped else "length"))
+        return out
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResponse]:
+        out = []
+        for r in requests:
+            self._tick()
+            lp = self.loglikelihood_fn(r)
+            n = max(1, len(r.continuation.split()))
+            out.append(LoglikelihoodResponse(lp, n, False, -10.0, 10))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+@BACKENDS.register("mock")
+def _make(spec: BackendSpec) -> Backend:
+    return MockBackend()

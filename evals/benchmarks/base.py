@@ -1,0 +1,186 @@
+"""What a benchmark is: a data mapping, prompts, answer extraction and a metric, in one module."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from evals.errors import DataError
+from evals.records import (
+    BenchmarkResult,
+    MetricValue,
+    Mode,
+    ModelKind,
+    Request,
+    Response,
+    Sample,
+    SampleResult,
+    Score,
+)
+from evals.registry import Registry
+
+S = TypeVar("S", bound=Sample)
+S_co = TypeVar("S_co", bound=Sample, covariant=True)
+
+
+@dataclass(frozen=True)
+class BenchmarkContext:
+    """Settings one benchmark runs with, resolved from the suite line and the model."""
+
+    data_dir: Path
+    kind: ModelKind
+    mode: Mode
+    shots: int
+    limit: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric is one object: its name, direction, and aggregate with stderr.
+
+    ``by_group`` reproduces OpenCompass summaries that average subsets naively (MMLU is the
+    mean of its 57 subject accuracies, not the mean over all questions).
+    """
+
+    name: str
+    higher_is_better: bool = True
+    by_group: bool = False
+
+    def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
+        values = [r.score.value for r in results]
+        if not self.by_group:
+            value, se = _mean_stderr(values)
+        else:
+            groups: dict[str, list[float]] = {}
+            for r in results:
+                groups.setdefault(r.group, []).append(r.score.value)
+            stats = [_mean_stderr(v) for v in groups.values()]
+            value = sum(m for m, _ in stats) / len(stats)
+            se = math.sqrt(sum(s * s for _, s in stats)) / len(stats)
+        return MetricValue(self.name, 100 * value, 100 * se, self.higher_is_better)
+
+
+def _mean_stderr(values: Sequence[float]) -> tuple[float, float]:
+    """lm-eval's ``mean`` and ``mean_stderr`` (sample standard deviation / sqrt(n))."""
+    from lm_eval.api.metrics import mean, mean_stderr
+
+    if not values:
+        return 0.0, 0.0
+    return float(mean(values)), float(mean_stderr(values)) if len(values) > 1 else 0.0
+
+
+class Benchmark(Protocol[S]):
+    """The contract every benchmark module fulfils; registered with ``@register``."""
+
+    name: str
+    modes: tuple[Mode, ...]
+    default_shots: int
+    metric: Metric
+
+    def load(self, ctx: BenchmarkContext) -> list[S]:
+        """All evaluation items, in a stable order; raise ``DataError`` if data is missing."""
+        ...
+
+    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        """Files whose hashes go into the run manifest."""
+        ...
+
+    def requests(self, sample: S, ctx: BenchmarkContext) -> list[Request]: ...
+
+    def score(self, sample: S, responses: Sequence[Response], ctx: BenchmarkContext) -> Score: ...
+
+    def group(self, sample: S) -> str: ...
+
+
+BENCHMARKS: Registry[Benchmark[Any]] = Registry("benchmark")
+
+
+def register(cls: type[Any]) -> type[Any]:
+    """Class decorator: instantiate and register under the class's ``name``."""
+    BENCHMARKS.register(cls.name)(cls())
+    return cls
+
+
+def select(samples: Sequence[S], limit: int | None, seed: int = 1234) -> list[S]:
+    """A fixed-seed random slice, so small limits cover every subject of a benchmark."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    idx = sorted(random.Random(seed).sample(range(len(samples)), limit))
+    return [samples[i] for i in idx]
+
+
+def summarize(
+    benchmark: Benchmark[Any], ctx: BenchmarkContext, results: Sequence[SampleResult]
+) -> BenchmarkResult:
+    primary = benchmark.metric.aggregate(results)
+    extras: dict[str, list[float]] = {}
+    for r in results:
+        for name, value in r.score.extras:
+            extras.setdefault(name, []).append(value)
+    secondary = []
+    for name, vals in extras.items():
+        m, se = _mean_stderr(vals)
+        secondary.append(MetricValue(name, 100 * m, 100 * se))
+    groups: dict[str, list[float]] = {}
+    for r in results:
+        groups.setdefault(r.group, []).append(r.score.value)
+    return BenchmarkResult(
+        benchmark=benchmark.name,
+        mode=ctx.mode,
+        shots=ctx.shots,
+        n=len(results),
+        primary=primary,
+        secondary=tuple(secondary),
+        parse_failures=sum(r.score.parse_failed for r in results),
+        groups=tuple(
+            (g, 100 * sum(v) / len(v), len(v)) for g, v in sorted(groups.items()) if g
+        ),
+    )
+
+
+def data_file(benchmark: str, ctx: BenchmarkContext, relative: str, how: str) -> Path:
+    """Locate a data file under the data root, or fail with one line saying how to get it."""
+    path = ctx.data_dir / relative
+    if not path.exists():
+        raise DataError(
+            f"{benchmark}: data not found at {path}; {how}, or point data_dir in evals.yaml "
+            "(or EVALS_DATA_DIR) at a folder holding it"
+        )
+    return path
+
+
+def hub_allowed() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True")
+
+
+def load_with_fallback(
+    benchmark: str,
+    ctx: BenchmarkContext,
+    relative: str,
+    local: Callable[[Path], list[S]],
+    hub: Callable[[], list[S]],
+    hub_id: str,
+) -> list[S]:
+    """Local files first; the Hugging Face hub when online; else a one-line DataError."""
+    path = ctx.data_dir / relative
+    if path.exists():
+        return local(path)
+    if hub_allowed():
+        try:
+            return hub()
+        except Exception as exc:  # the hub raises many types; all mean "not available"
+            raise DataError(
+                f"{benchmark}: data not found at {path} and hub dataset {hub_id} failed to "
+                f"load ({type(exc).__name__}); put the files there or set data_dir in "
+                "evals.yaml / EVALS_DATA_DIR"
+            ) from None
+    raise DataError(
+        f"{benchmark}: data not found at {path} (and HF_HUB_OFFLINE=1 blocks hub dataset "
+        f"{hub_id}); put the files there or set data_dir in evals.yaml / EVALS_DATA_DIR"
+    )

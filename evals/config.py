@@ -1,0 +1,155 @@
+"""``evals.yaml`` and suite files: pydantic models, loading, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evals.errors import ConfigError
+from evals.records import Mode, ModelKind
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = "evals.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """A checkpoint to evaluate."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._\-]+$")
+    path: str
+    """A Hugging Face-format folder, a hub id, or ``embedded:smollm2-135m-instruct``."""
+    kind: ModelKind = ModelKind.CHAT
+    stage: Literal["pretrain", "base", "sft", "rlhf"] = "base"
+    step: int | None = None
+    tokens_seen: int | None = None
+
+
+class OpenAIConfig(_Strict):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    served_model: str | None = None
+    """Model name sent to the server; defaults to the model's ``path``."""
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
+class RunnerConfig(_Strict):
+    backend: Literal["vllm", "hf", "openai", "mock"] = "vllm"
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    max_model_len: int | None = Field(default=None, ge=16)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    seed: int = 0
+    batch_size: int = Field(default=512, ge=1)
+    """Requests handed to the backend per call; responses are cached after each call."""
+    hf_batch_size: int = Field(default=8, ge=1)
+    max_retries: int = Field(default=3, ge=0)
+    openai: OpenAIConfig = OpenAIConfig()
+
+
+class EvalsConfig(_Strict):
+    data_dir: str = "../shared/data"
+    output_dir: str = "outputs"
+    cache_dir: str | None = None
+    models: list[ModelSpec] = Field(min_length=1)
+    suites: list[str] = Field(default_factory=lambda: ["quick"], min_length=1)
+    runner: RunnerConfig = RunnerConfig()
+
+
+class BenchmarkSettings(_Strict):
+    """One line of a suite: what to run and with which settings."""
+
+    name: str
+    shots: int | None = Field(default=None, ge=0)
+    mode: Mode | None = None
+    """``ppl`` or ``gen``; when absent, base models get ``ppl`` and chat models ``gen``
+    for benchmarks that support both."""
+    limit: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class SuiteSpec(_Strict):
+    name: str
+    description: str = ""
+    benchmarks: list[BenchmarkSettings] = Field(min_length=1)
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    extra = f" ({len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{path}: field '{loc}': {first['msg']}{extra}"
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found; pass an existing path")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+
+
+def load_config(path: Path) -> EvalsConfig:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return EvalsConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(path, err)) from None
+
+
+def resolve_path(base: Path, value: str) -> Path:
+    """Relative paths in ``evals.yaml`` are relative to the file, not to the shell."""
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def data_root(config: EvalsConfig, config_dir: Path) -> Path:
+    env = os.environ.get("EVALS_DATA_DIR")
+    return Path(env).resolve() if env else resolve_path(config_dir, config.data_dir)
+
+
+def suite_dirs(config_dir: Path) -> list[Path]:
+    dirs = [config_dir / "suites", REPO_ROOT / "suites"]
+    return list(dict.fromkeys(d.resolve() for d in dirs if d.is_dir()))
+
+
+def find_suite(name_or_path: str, config_dir: Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if candidate.is_file():
+            return candidate.resolve()
+        raise ConfigError(f"{candidate}: suite file not found")
+    for d in suite_dirs(config_dir):
+        p = d / f"{name_or_path}.yaml"
+        if p.is_file():
+            return p
+    known = sorted(p.stem for d in suite_dirs(config_dir) for p in d.glob("*.yaml"))
+    raise ConfigError(
+        f"unknown suite {name_or_path!r}: no suites/{name_or_path}.yaml (known: {', '.join(known)})"
+    )
+
+
+def load_suite(path: Path) -> SuiteSpec:
+    data = _read_yaml(path)
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem, **data}
+    try:
+        return SuiteSpec.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(path, err)) from None

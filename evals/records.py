@@ -1,0 +1,238 @@
+"""Typed records that cross module boundaries: samples, requests, responses, scores, results.
+
+Everything written to disk carries ``SCHEMA_VERSION`` so readers can refuse files they do
+not understand instead of misreading them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+
+class Mode(StrEnum):
+    """How a multiple-choice benchmark is asked: scored continuations or free generation."""
+
+    PPL = "ppl"
+    GEN = "gen"
+
+
+class ModelKind(StrEnum):
+    BASE = "base"
+    CHAT = "chat"
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    """Raw text fed to the model as is (base models, few-shot prompts)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A conversation rendered by the model's own chat template, ending in a generation prompt."""
+
+    messages: tuple[Message, ...]
+
+
+Prompt = TextPrompt | ChatPrompt
+
+
+def prompt_to_json(prompt: Prompt) -> str | list[dict[str, str]]:
+    if isinstance(prompt, TextPrompt):
+        return prompt.text
+    return [{"role": m.role, "content": m.content} for m in prompt.messages]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One benchmark item. Benchmarks subclass it with their own typed fields."""
+
+    id: str
+    target: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: Prompt
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score ``continuation`` given ``context``; the context is scored too (for PPL modes)."""
+
+    context: Prompt
+    continuation: str
+
+
+Request = GenerateRequest | LoglikelihoodRequest
+
+
+@dataclass(frozen=True)
+class GenerateResponse:
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    finish_reason: str
+
+
+@dataclass(frozen=True)
+class LoglikelihoodResponse:
+    """Log-probabilities of a (context, continuation) pair.
+
+    ``logprob`` sums the continuation tokens; ``context_logprob`` sums the context tokens
+    after the first (which has nothing to condition on) and ``context_tokens`` counts all
+    context tokens, so OpenCompass's mean cross-entropy over the whole sequence is
+    ``-(context_logprob + logprob) / (context_tokens + tokens)``.
+    """
+
+    logprob: float
+    tokens: int
+    is_greedy: bool
+    context_logprob: float
+    context_tokens: int
+
+
+Response = GenerateResponse | LoglikelihoodResponse
+
+
+def request_key(request: Request) -> str:
+    """Stable content hash of a request, the unit of de-duplication and caching."""
+    payload = {"type": type(request).__name__, **_jsonable(request)}
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _jsonable(obj: Any) -> dict[str, Any]:
+    data = asdict(obj)
+    if isinstance(getattr(obj, "prompt", None), TextPrompt | ChatPrompt):
+        data["prompt"] = {"kind": type(obj.prompt).__name__, "value": prompt_to_json(obj.prompt)}
+    if isinstance(getattr(obj, "context", None), TextPrompt | ChatPrompt):
+        data["context"] = {"kind": type(obj.context).__name__, "value": prompt_to_json(obj.context)}
+    return data
+
+
+def response_to_json(response: Response) -> dict[str, Any]:
+    return {"type": type(response).__name__, "schema": SCHEMA_VERSION, **asdict(response)}
+
+
+def response_from_json(data: dict[str, Any]) -> Response:
+    kind = data.get("type")
+    fields = {k: v for k, v in data.items() if k not in ("type", "schema")}
+    if kind == "GenerateResponse":
+        return GenerateResponse(**fields)
+    if kind == "LoglikelihoodResponse":
+        return LoglikelihoodResponse(**fields)
+    raise ValueError(f"unknown response type {kind!r}")
+
+
+@dataclass(frozen=True)
+class Score:
+    """The outcome of scoring one sample.
+
+    ``value`` is the primary metric's per-sample value. ``parse_failed`` marks an answer the
+    extractor could not find; it is scored as wrong and counted separately, never guessed.
+    ``extras`` holds secondary per-sample metrics (e.g. lm-eval's ``acc_norm``).
+    """
+
+    value: float
+    extracted: str | None
+    parse_failed: bool = False
+    extras: tuple[tuple[str, float], ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One line of ``predictions/<benchmark>.jsonl``."""
+
+    sample_id: str
+    group: str
+    prompt: str | list[dict[str, str]]
+    target: str
+    outputs: tuple[str, ...]
+    score: Score
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SampleResult:
+        score = data["score"]
+        score = Score(
+            value=score["value"],
+            extracted=score["extracted"],
+            parse_failed=score["parse_failed"],
+            extras=tuple((k, v) for k, v in score["extras"]),
+            detail=score["detail"],
+        )
+        return SampleResult(
+            sample_id=data["sample_id"],
+            group=data["group"],
+            prompt=data["prompt"],
+            target=data["target"],
+            outputs=tuple(data["outputs"]),
+            score=score,
+            schema=data["schema"],
+        )
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    name: str
+    value: float
+    stderr: float
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One benchmark's line of ``results.json``."""
+
+    benchmark: str
+    mode: Mode
+    shots: int
+    n: int
+    primary: MetricValue
+    secondary: tuple[MetricValue, ...] = ()
+    parse_failures: int = 0
+    groups: tuple[tuple[str, float, int], ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> BenchmarkResult:
+        return BenchmarkResult(
+            benchmark=data["benchmark"],
+            mode=Mode(data["mode"]),
+            shots=data["shots"],
+            n=data["n"],
+            primary=MetricValue(**data["primary"]),
+            secondary=tuple(MetricValue(**m) for m in data["secondary"]),
+            parse_failures=data["parse_failures"],
+            groups=tuple((g, v, n) for g, v, n in data["groups"]),
+        )
