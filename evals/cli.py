@@ -203,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except EvalsError as err:
-        console.print(f"[red]error:[/] {err}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/] {' '.join(str(err).split())}", soft_wrap=True,
+                      highlight=False)
         sys.exit(err.exit_code)
     except BackendError as err:
         console.print(f"[red]backend error:[/] {err} (finished responses are cached; rerun to "

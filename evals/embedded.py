@@ -64,7 +64,11 @@ def _convert(gguf: Path, target: Path) -> None:
         loaded = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
         )
-        fresh = LlamaForCausalLM(loaded.config)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            # the dequantized weights are plain fp32; vLLM rejects a "gguf" quantization entry
+            del config.quantization_config
+        fresh = LlamaForCausalLM(config)
         fresh.load_state_dict(loaded.state_dict())
         fresh.to(torch.float32).save_pretrained(tmp)
         tok.save_pretrained(tmp)

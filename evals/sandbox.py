@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -138,6 +139,7 @@ def run_python(program: str, limits: SandboxLimits = SandboxLimits()) -> ExecRes
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the whole process group and wait until it is gone (forked children included)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -145,3 +147,10 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.returncode is None:
         proc.kill()
         proc.communicate()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)

@@ -1,0 +1,36 @@
+"""Shared fixtures. Nothing here reaches the network: the hub is forced offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def write_config(tmp: Path, data_dir: Path, backend: str = "mock", extra: str = "") -> Path:
+    cfg = tmp / "evals.yaml"
+    cfg.write_text(
+        f"data_dir: {data_dir}\n"
+        f"output_dir: {tmp / 'out'}\n"
+        "models:\n"
+        "  - {name: m, path: embedded:smollm2-135m-instruct, kind: chat, stage: sft}\n"
+        "suites: [quick]\n"
+        f"runner: {{backend: {backend}, batch_size: 4, dtype: float32, max_model_len: 2048}}\n"
+        + extra
+    )
+    return cfg

@@ -1,0 +1,107 @@
+"""Each user mistake gets one line naming the file, field or path, and exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.cli import main
+from tests.conftest import write_config
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err.strip()
+    return int(exc.value.code or 0), err
+
+
+def _one_line(err: str) -> str:
+    """The error is one line (a progress banner before it is not part of the error)."""
+    lines = [x for x in err.splitlines() if x.strip() and " with mock" not in x
+             and " with hf" not in x]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_bad_yaml_syntax(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "evals.yaml"
+    cfg.write_text("models: [\n")
+    code, err = _run(["run", "-c", str(cfg)], capsys)
+    assert code == 2
+    assert str(cfg) in _one_line(err) and "YAML" in err
+
+
+def test_bad_field_names_file_and_field(tmp_path: Path, data_dir: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    cfg.write_text(cfg.read_text().replace("backend: mock", "backend: tpu"))
+    code, err = _run(["run", "-c", str(cfg)], capsys)
+    assert code == 2
+    line = _one_line(err)
+    assert str(cfg) in line and "runner.backend" in line
+
+
+def test_unknown_field_is_rejected(tmp_path: Path, data_dir: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir, extra="shots: 5\n")
+    code, err = _run(["run", "-c", str(cfg)], capsys)
+    assert code == 2 and "'shots'" in _one_line(err)
+
+
+def test_unknown_benchmark_suggests(tmp_path: Path, data_dir: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    suite = tmp_path / "typo.yaml"
+    suite.write_text("benchmarks:\n  - {name: gsm8kk}\n")
+    code, err = _run(["run", "-c", str(cfg), "-s", str(suite)], capsys)
+    assert code == 2 and "did you mean 'gsm8k'" in _one_line(err)
+
+
+def test_unknown_suite(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    code, err = _run(["run", "-c", str(cfg), "-s", "nope"], capsys)
+    assert code == 2 and "unknown suite 'nope'" in _one_line(err)
+
+
+def test_unsupported_mode(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    suite = tmp_path / "s.yaml"
+    suite.write_text("benchmarks:\n  - {name: gsm8k, mode: ppl}\n")
+    code, err = _run(["run", "-c", str(cfg), "-s", str(suite)], capsys)
+    assert code == 2 and "mode ppl unsupported" in _one_line(err)
+
+
+def test_missing_data_names_benchmark_and_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    cfg = write_config(tmp_path, empty)
+    code, err = _run(["run", "-c", str(cfg)], capsys)
+    line = _one_line(err)
+    assert code == 2 and line.startswith("error: mmlu:") and str(empty / "mmlu") in line
+
+
+def test_bad_model_path(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir, backend="hf")
+    code, err = _run(["run", "-c", str(cfg), "-m", str(tmp_path / "no-such-ckpt")], capsys)
+    line = _one_line(err)
+    assert code == 2 and "no-such-ckpt" in line and "config.json" in line
+
+
+def test_error_after_work_keeps_cached_responses(tmp_path: Path, data_dir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A finished run's cache survives a later failing run with a bad suite line."""
+    cfg = write_config(tmp_path, data_dir)
+    main(["run", "-c", str(cfg), "--limit", "2"])
+    capsys.readouterr()
+    cache = tmp_path / "out" / ".cache" / "responses.sqlite"
+    size = cache.stat().st_size
+    suite = tmp_path / "bad.yaml"
+    suite.write_text("benchmarks:\n  - {name: mmlu, limit: 0}\n")
+    code, err = _run(["run", "-c", str(cfg), "-s", str(suite)], capsys)
+    assert code == 2 and "benchmarks.0.limit" in _one_line(err)
+    assert cache.stat().st_size == size
+    results = json.loads((tmp_path / "out" / "m" / "quick" / "results.json").read_text())
+    assert len(results["benchmarks"]) == 4

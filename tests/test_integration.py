@@ -1,0 +1,116 @@
+"""The embedded model through the real hf and vllm backends, on a few items of each benchmark."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evals.backends.base import Backend, BackendSpec
+from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
+from evals.embedded import resolve_embedded
+from evals.records import LoglikelihoodRequest, ModelKind, TextPrompt
+from evals.runner import run_model
+
+pytestmark = pytest.mark.slow
+
+SUITE = SuiteSpec.model_validate({
+    "name": "tiny",
+    "benchmarks": [
+        {"name": "mmlu", "mode": "ppl", "limit": 2},
+        {"name": "hellaswag", "mode": "ppl", "limit": 2},
+        {"name": "mmlu", "mode": "gen", "limit": 2, "max_tokens": 8},
+        {"name": "gsm8k", "limit": 2, "max_tokens": 48},
+        {"name": "humaneval", "limit": 2, "max_tokens": 48},
+    ],
+})
+RUNNER = {"dtype": "float32", "max_model_len": 2048, "hf_batch_size": 4}
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    return str(resolve_embedded("smollm2-135m-instruct"))
+
+
+def _make(kind: str, model_path: str) -> Backend:
+    runner = RunnerConfig(backend=kind, **RUNNER)  # type: ignore[arg-type]
+    spec = BackendSpec(ModelSpec(name="smol", path=model_path), model_path, runner)
+    if kind == "vllm":
+        from evals.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(spec)
+    from evals.backends.hf import HFBackend
+
+    return HFBackend(spec)
+
+
+@pytest.fixture(scope="session", params=["hf", "vllm"])
+def backend(request: pytest.FixtureRequest, model_path: str) -> Iterator[Backend]:
+    b = _make(request.param, model_path)
+    yield b
+
+
+class Shared:
+    """Hands the session's backend to run_model without closing it between tests."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, item: str) -> object:
+        return getattr(self.inner, item)
+
+    def close(self) -> None:
+        pass
+
+
+def test_suite_end_to_end(backend: Backend, data_dir: Path, tmp_path: Path, model_path: str) -> None:
+    suite = SUITE.model_copy(update={"benchmarks": [b for i, b in enumerate(SUITE.benchmarks)
+                                                    if i != 2]})
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path),
+                         models=[ModelSpec(name="smol", path=model_path)],
+                         runner=RunnerConfig(backend=backend.name, **RUNNER))  # type: ignore[arg-type]
+    model = config.models[0]
+    (outcome,) = run_model(config, tmp_path, model, [suite],
+                           backend_builder=lambda spec: Shared(backend))  # type: ignore[arg-type,return-value]
+    assert [r.benchmark for r in outcome.results] == ["mmlu", "hellaswag", "gsm8k", "humaneval"]
+    assert all(r.n == 2 for r in outcome.results)
+    for r in outcome.results:
+        assert 0.0 <= r.primary.value <= 100.0
+        lines = (outcome.run_dir / "predictions" / f"{r.benchmark}.jsonl").read_text().splitlines()
+        assert len(lines) == 2
+        row = json.loads(lines[0])
+        assert row["outputs"] and row["schema"] == 1
+    gen = json.loads((outcome.run_dir / "predictions" / "gsm8k.jsonl").read_text().splitlines()[0])
+    assert isinstance(gen["prompt"], list) and gen["prompt"][-1]["role"] == "user"
+    assert len(gen["outputs"][0]) > 0
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["backend"] == backend.name
+    assert manifest["benchmarks"]["mmlu"]["data_files"]
+
+
+def test_base_kind_gets_raw_text(backend: Backend, data_dir: Path, tmp_path: Path,
+                                 model_path: str) -> None:
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path),
+                         models=[ModelSpec(name="smol", path=model_path, kind=ModelKind.BASE)],
+                         runner=RunnerConfig(backend=backend.name, **RUNNER))  # type: ignore[arg-type]
+    suite = SuiteSpec.model_validate({"name": "b", "benchmarks": [
+        {"name": "gsm8k", "limit": 1, "max_tokens": 24}]})
+    (outcome,) = run_model(config, tmp_path, config.models[0], [suite],
+                           backend_builder=lambda spec: Shared(backend))  # type: ignore[arg-type,return-value]
+    row = json.loads((outcome.run_dir / "predictions" / "gsm8k.jsonl").read_text())
+    assert isinstance(row["prompt"], str) and row["prompt"].endswith("Answer:")
+
+
+def test_vllm_and_hf_loglikelihoods_agree(model_path: str) -> None:
+    reqs = [LoglikelihoodRequest(TextPrompt("The capital of France is"), c)
+            for c in (" Paris", " Berlin", " a city in Europe")]
+    hf = _make("hf", model_path).loglikelihood(reqs)
+    vl = _make("vllm", model_path).loglikelihood(reqs)
+    for a, b in zip(hf, vl, strict=True):
+        assert a.tokens == b.tokens and a.context_tokens == b.context_tokens
+        assert a.logprob == pytest.approx(b.logprob, abs=2e-3 * a.tokens)
+        assert a.context_logprob == pytest.approx(b.context_logprob, abs=2e-3 * a.context_tokens)
+    assert [r.logprob for r in hf].index(max(r.logprob for r in hf)) == 0

@@ -1,0 +1,72 @@
+"""Generated code that misbehaves is contained, scored as a failure, and the run goes on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from evals.benchmarks.base import BenchmarkContext
+from evals.benchmarks.humaneval import HumanEval, HumanEvalItem
+from evals.records import GenerateResponse, Mode, ModelKind
+from evals.sandbox import SandboxLimits, isolation_available, run_python
+
+FAST = SandboxLimits(timeout_s=3, memory_mb=512)
+
+
+def test_passing_and_failing_programs() -> None:
+    assert run_python("assert 1 + 1 == 2", FAST).status == "passed"
+    failed = run_python("assert 1 + 1 == 3", FAST)
+    assert failed.status == "failed" and "AssertionError" in failed.detail
+
+
+def test_infinite_loop_times_out() -> None:
+    assert run_python("while True:\n    pass", FAST).status == "timeout"
+
+
+def test_memory_hog_is_stopped() -> None:
+    result = run_python("x = bytearray(8 * 1024 ** 3)\nprint(len(x))", FAST)
+    assert result.status == "failed" and "MemoryError" in result.detail
+
+
+@pytest.mark.skipif(not isolation_available(), reason="needs root for namespaces and nobody")
+def test_fork_bomb_is_contained() -> None:
+    result = run_python("import os\nwhile True:\n    os.fork()", FAST)
+    assert result.status in ("failed", "timeout")
+    leftover = os.popen("ps -u nobody -o pid= | wc -l").read().strip()
+    assert leftover == "0"
+
+
+@pytest.mark.skipif(not isolation_available(), reason="needs root for namespaces and nobody")
+def test_writes_outside_its_temp_dir_are_contained() -> None:
+    target = Path(__file__).resolve().parent / "escaped.txt"
+    result = run_python(f"open({str(target)!r}, 'w').write('x')", FAST)
+    assert result.status == "failed" and "PermissionError" in result.detail
+    assert not target.exists()
+    # /tmp is a private tmpfs: the host's /tmp is out of reach
+    host_tmp = run_python("import os; print(os.listdir('/tmp'))", FAST)
+    assert host_tmp.status == "passed"
+    # its own /tmp is private: what it writes there is gone afterwards
+    assert run_python("open('/tmp/evals-probe', 'w').write('x')", FAST).status == "passed"
+    assert not Path("/tmp/evals-probe").exists()
+
+
+@pytest.mark.skipif(not isolation_available(), reason="needs root for network namespaces")
+def test_no_network() -> None:
+    code = "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=2)"
+    result = run_python(code, FAST)
+    assert result.status == "failed" and "unreachable" in result.detail.lower()
+
+
+def test_humaneval_scores_hostile_completions_as_failures_and_keeps_going() -> None:
+    bench = HumanEval()
+    item = HumanEvalItem("t/0", "", "def add(a, b):\n", "def check(f):\n    assert f(1, 2) == 3\n",
+                         "add")
+    ctx = BenchmarkContext(Path("."), ModelKind.BASE, Mode.GEN, 0)
+    hostile = ["    while True:\n        pass", "    import os\n    while True:\n        os.fork()",
+               "    x = bytearray(8 * 1024 ** 3)\n    return a + b", "    return a - b"]
+    scores = [bench.score(item, [GenerateResponse(c, 0, 0, "stop")], ctx) for c in hostile]
+    assert [s.value for s in scores] == [0.0, 0.0, 0.0, 0.0]
+    good = bench.score(item, [GenerateResponse("    return a + b", 0, 0, "stop")], ctx)
+    assert good.value == 1.0
