@@ -94,7 +94,7 @@ class EngineStats:
     per_kind_seconds: dict[str, float] = field(default_factory=dict)
 
 
-R = TypeVar("R", GenerateRequest, LoglikelihoodRequest)
+R = TypeVar("R")
 
 
 def _chunks(items: Sequence[R], size: int) -> Iterator[Sequence[R]]:

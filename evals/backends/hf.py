@@ -58,7 +58,7 @@ class HFBackend:
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]:
         encoded = [self.encoder.encode_prompt(r.prompt, r.params.max_tokens) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].params, -len(encoded[i])))
+        order = sorted(range(len(requests)), key=lambda i: (repr(requests[i].params), -len(encoded[i])))
         results: dict[int, GenerateResponse] = {}
         i = 0
         while i < len(order):

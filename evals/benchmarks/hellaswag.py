@@ -66,7 +66,8 @@ def _from_raw(i: int, row: dict[str, Any]) -> HellaSwagItem:
 
 
 def _load_text(path: Path) -> list[HellaSwagItem]:
-    lines = bz2.open(path, "rt", encoding="utf-8").read().split("\n")
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     if len(lines) % 6:

@@ -29,8 +29,8 @@ from evals.benchmarks.base import (
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerationParams,
     GenerateResponse,
+    GenerationParams,
     LoglikelihoodRequest,
     Mode,
     ModelKind,
@@ -101,7 +101,7 @@ def _load_hub() -> list[MMLUItem]:
     dev: dict[str, list[MMLUShot]] = {}
     for row in ds["dev"]:
         dev.setdefault(row["subject"], []).append(
-            MMLUShot(row["question"], tuple(row["choices"]), LETTERS[row["answer"]])  # type: ignore[arg-type]
+            MMLUShot(row["question"], tuple(row["choices"]), LETTERS[row["answer"]])
         )
     counters: dict[str, int] = {}
     items = []
@@ -110,7 +110,7 @@ def _load_hub() -> list[MMLUItem]:
         i = counters[s] = counters.get(s, -1) + 1
         items.append(
             MMLUItem(f"{s}/{i}", LETTERS[row["answer"]], s, row["question"],
-                     tuple(row["choices"]), tuple(dev[s]))  # type: ignore[arg-type]
+                     tuple(row["choices"]), tuple(dev[s]))
         )
     return sorted(items, key=lambda x: (x.subject, int(x.id.split("/")[1])))
 
