@@ -144,17 +144,6 @@ def summarize(
     )
 
 
-def data_file(benchmark: str, ctx: BenchmarkContext, relative: str, how: str) -> Path:
-    """Locate a data file under the data root, or fail with one line saying how to get it."""
-    path = ctx.data_dir / relative
-    if not path.exists():
-        raise DataError(
-            f"{benchmark}: data not found at {path}; {how}, or point data_dir in evals.yaml "
-            "(or EVALS_DATA_DIR) at a folder holding it"
-        )
-    return path
-
-
 def hub_allowed() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True")
 
@@ -162,25 +151,30 @@ def hub_allowed() -> bool:
 def load_with_fallback(
     benchmark: str,
     ctx: BenchmarkContext,
-    relative: str,
+    relative: str | Sequence[str],
     local: Callable[[Path], list[S]],
     hub: Callable[[], list[S]],
     hub_id: str,
 ) -> list[S]:
-    """Local files first; the Hugging Face hub when online; else a one-line DataError."""
-    path = ctx.data_dir / relative
-    if path.exists():
-        return local(path)
+    """The first local path that exists; the Hugging Face hub when online; else one line.
+
+    ``relative`` may list several layouts (upstream and derived); ``local`` gets the one found.
+    """
+    candidates = [ctx.data_dir / r for r in ([relative] if isinstance(relative, str) else relative)]
+    for path in candidates:
+        if path.exists():
+            return local(path)
+    where = " or ".join(str(p) for p in candidates)
     if hub_allowed():
         try:
             return hub()
         except Exception as exc:  # the hub raises many types; all mean "not available"
             raise DataError(
-                f"{benchmark}: data not found at {path} and hub dataset {hub_id} failed to "
+                f"{benchmark}: data not found at {where} and hub dataset {hub_id} failed to "
                 f"load ({type(exc).__name__}); put the files there or set data_dir in "
                 "evals.yaml / EVALS_DATA_DIR"
             ) from None
     raise DataError(
-        f"{benchmark}: data not found at {path} (and HF_HUB_OFFLINE=1 blocks hub dataset "
+        f"{benchmark}: data not found at {where} (and HF_HUB_OFFLINE=1 blocks hub dataset "
         f"{hub_id}); put the files there or set data_dir in evals.yaml / EVALS_DATA_DIR"
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -81,31 +81,18 @@ def _load_text(path: Path) -> list[HellaSwagItem]:
     return items
 
 
-def _load(ctx: BenchmarkContext) -> list[HellaSwagItem]:
-    jsonl = ctx.data_dir / JSONL_FILE
-    if jsonl.is_file():
-        rows = [json.loads(x) for x in jsonl.read_text(encoding="utf-8").split("\n") if x]
-        return [_from_raw(i, r) for i, r in enumerate(rows)]
-    text = ctx.data_dir / TEXT_FILE
-    if text.is_file():
-        return _load_text(text)
-    from evals.benchmarks.base import hub_allowed
+def _load_local(path: Path) -> list[HellaSwagItem]:
+    if path.suffix == ".bz2":
+        return _load_text(path)
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x]
+    return [_from_raw(i, r) for i, r in enumerate(rows)]
 
-    if hub_allowed():
-        try:
-            from datasets import load_dataset
 
-            ds = load_dataset("Rowan/hellaswag", split="validation")
-            return [_from_raw(i, r) for i, r in enumerate(ds)]
-        except Exception as exc:
-            raise DataError(
-                f"hellaswag: data not found at {text} or {jsonl}, and hub Rowan/hellaswag "
-                f"failed ({type(exc).__name__}); set data_dir in evals.yaml / EVALS_DATA_DIR"
-            ) from None
-    raise DataError(
-        f"hellaswag: data not found at {text} or {jsonl} (HF_HUB_OFFLINE=1 blocks hub "
-        "Rowan/hellaswag); set data_dir in evals.yaml / EVALS_DATA_DIR"
-    )
+def _load_hub() -> list[HellaSwagItem]:
+    from datasets import load_dataset
+
+    ds = load_dataset("Rowan/hellaswag", split="validation")
+    return [_from_raw(i, r) for i, r in enumerate(ds)]
 
 
 @register
@@ -118,7 +105,8 @@ class HellaSwag:
     def load(self, ctx: BenchmarkContext) -> list[HellaSwagItem]:
         if ctx.shots:
             raise DataError(f"hellaswag: shots={ctx.shots} unsupported (the protocol is 0-shot)")
-        return _load(ctx)
+        return load_with_fallback(self.name, ctx, (JSONL_FILE, TEXT_FILE), _load_local,
+                                  _load_hub, "Rowan/hellaswag")
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
         return [p for p in (ctx.data_dir / JSONL_FILE, ctx.data_dir / TEXT_FILE) if p.is_file()]
