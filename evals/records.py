@@ -71,6 +71,10 @@ class GenerationParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    # How a prompt longer than the model's window is cut: "left" drops the oldest tokens
+    # (OpenCompass's default); "middle" keeps the first and last halves, as LongBench and
+    # L-Eval do so that both the instruction and the question survive.
+    truncate: Literal["left", "middle"] = "left"
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,19 @@ def test_persistent_failures_raise_after_max_retries() -> None:
     engine = Engine(Flaky(failures=99), None, max_retries=2, retry_backoff_s=0)
     with pytest.raises(BackendError, match="after 2 retries"):
         engine.run([_gen(i) for i in range(4)])
+
+
+def test_middle_truncation_keeps_head_and_tail() -> None:
+    from evals.backends.base import PromptEncoder
+    from evals.records import TextPrompt
+
+    class Tok:
+        def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+            return {"input_ids": [int(w) for w in text.split()]}
+
+    enc = PromptEncoder(Tok(), max_len=10)
+    prompt = TextPrompt(" ".join(str(i) for i in range(20)))
+    assert enc.encode_prompt(prompt, reserve=4) == list(range(14, 20))
+    assert enc.encode_prompt(prompt, reserve=4, middle=True) == [0, 1, 2, 17, 18, 19]
+    short = TextPrompt("1 2 3")
+    assert enc.encode_prompt(short, reserve=4, middle=True) == [1, 2, 3]

@@ -103,10 +103,17 @@ class PromptEncoder:
         ids: list[int] = self.tokenizer(text, add_special_tokens=not chat)["input_ids"]
         return ids
 
-    def encode_prompt(self, prompt: Prompt, reserve: int = 0) -> list[int]:
-        """Token ids of the prompt, left-truncated so ``reserve`` new tokens still fit."""
+    def encode_prompt(self, prompt: Prompt, reserve: int = 0, middle: bool = False) -> list[int]:
+        """Token ids of the prompt, truncated so ``reserve`` new tokens still fit: from the
+        left, or (``middle``) keeping the first and last halves. Cutting the rendered ids
+        keeps a chat template's head and generation prompt intact."""
         ids = self._encode(self.render(prompt), isinstance(prompt, ChatPrompt))
         keep = max(1, self.max_len - reserve)
+        if len(ids) <= keep:
+            return ids
+        if middle:
+            head = keep // 2
+            return ids[:head] + ids[len(ids) - (keep - head) :]
         return ids[-keep:]
 
     def encode_pair(self, context: Prompt, continuation: str) -> tuple[list[int], list[int]]:

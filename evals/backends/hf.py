@@ -57,7 +57,10 @@ class HFBackend:
         return self._fingerprint
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]:
-        encoded = [self.encoder.encode_prompt(r.prompt, r.params.max_tokens) for r in requests]
+        encoded = [
+            self.encoder.encode_prompt(r.prompt, r.params.max_tokens, r.params.truncate == "middle")
+            for r in requests
+        ]
         order = sorted(range(len(requests)), key=lambda i: (repr(requests[i].params), -len(encoded[i])))
         results: dict[int, GenerateResponse] = {}
         i = 0

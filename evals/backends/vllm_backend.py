@@ -80,7 +80,9 @@ class VLLMBackend:
         prompts, params = [], []
         for r in requests:
             p = r.params
-            ids = self.encoder.encode_prompt(r.prompt, reserve=p.max_tokens)
+            ids = self.encoder.encode_prompt(
+                r.prompt, reserve=p.max_tokens, middle=p.truncate == "middle"
+            )
             prompts.append(TokensPrompt(prompt_token_ids=ids))
             params.append(
                 self._vllm.SamplingParams(
