@@ -118,10 +118,13 @@ def cli(verbose: bool) -> None:
 @click.option("-s", "--suite", "suites", multiple=True, help="Suite name or YAML path.")
 @click.option("--kind", type=click.Choice(["base", "chat"]), help="Override the model kind.")
 @click.option("--backend", type=click.Choice(["vllm", "hf", "openai", "mock"]))
-@click.option("--limit", type=int, help="Items per benchmark (overrides the suite).")
+@click.option("--limit", type=click.IntRange(min=1), help="Items per benchmark (overrides the suite).")
+@click.option("--max-tokens", type=click.IntRange(min=1),
+              help="Cap on new tokens per generation (smoke runs; scores then differ).")
 @click.option("--output-dir", help="Where run directories go (overrides evals.yaml).")
 def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind: str | None,
-        backend: str | None, limit: int | None, output_dir: str | None) -> None:
+        backend: str | None, limit: int | None, max_tokens: int | None,
+        output_dir: str | None) -> None:
     """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
     from evals.runner import run_model
 
@@ -146,8 +149,9 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
         console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
                       f"{', '.join(s.name for s in suite_specs)} with {effective.runner.backend}")
         for outcome in run_model(effective, config_dir, model, suite_specs, limit=limit,
-                                 progress=RichProgress()):
+                                 max_tokens=max_tokens, progress=RichProgress()):
             out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
+            _print_dimensions(outcome.run_dir)
             console.print(f"run directory: {outcome.run_dir}")
 
 
@@ -197,6 +201,22 @@ def show(run_dir: Path) -> None:
         m = json.loads(manifest.read_text(encoding="utf-8"))
         title = f"{m['model']['name']} · {m['suite']['name']} · {m['backend']} · {m['status']}"
     out.print(results_table(title, results))
+    _print_dimensions(run_dir)
+
+
+def _print_dimensions(run_dir: Path) -> None:
+    from evals.runner import read_dimensions
+
+    dims = read_dimensions(run_dir)
+    if not dims:
+        return
+    table = Table(title="dimensions (naive average of the benchmarks' primary scores)")
+    for col in ("dimension", "score", "benchmarks"):
+        table.add_column(col, justify="right" if col == "score" else "left")
+    for d in dims:
+        score = f"{d.value:.2f}" if d.value is not None else "— (missing " + ", ".join(d.missing) + ")"
+        table.add_row(d.name, score, ", ".join(d.benchmarks))
+    out.print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evals.errors import ConfigError
 from evals.records import Mode, ModelKind
@@ -83,6 +83,20 @@ class SuiteSpec(_Strict):
     name: str
     description: str = ""
     benchmarks: list[BenchmarkSettings] = Field(min_length=1)
+    dimensions: dict[str, list[str]] = Field(default_factory=dict)
+    """The report's dimensions: name -> benchmarks averaged (naively, as the report's
+    tables do) into one score. Every name must be a benchmark of this suite."""
+
+    @model_validator(mode="after")
+    def _dimensions_name_benchmarks(self) -> SuiteSpec:
+        names = {b.name for b in self.benchmarks}
+        for dim, members in self.dimensions.items():
+            unknown = [m for m in members if m not in names]
+            if unknown:
+                raise ValueError(
+                    f"dimension {dim!r} lists {', '.join(unknown)}, which the suite does not run"
+                )
+        return self
 
 
 def _format_validation(path: Path, err: ValidationError) -> str:

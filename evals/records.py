@@ -213,6 +213,25 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class DimensionScore:
+    """A report dimension's naive average of its benchmarks' primary scores; ``value`` is
+    None while any member is missing, so a partial average is never shown as the score."""
+
+    name: str
+    value: float | None
+    benchmarks: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> DimensionScore:
+        return DimensionScore(data["name"], data["value"], tuple(data["benchmarks"]),
+                              tuple(data["missing"]))
+
+
+@dataclass(frozen=True)
 class BenchmarkResult:
     """One benchmark's line of ``results.json``."""
 

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from evals.manifest import build_manifest, write_json
 from evals.records import (
     SCHEMA_VERSION,
     BenchmarkResult,
+    DimensionScore,
     GenerateRequest,
     GenerateResponse,
     LoglikelihoodRequest,
@@ -83,8 +84,18 @@ def _mode(benchmark: Benchmark[Any], requested: Mode | None, kind: ModelKind, wh
     return requested
 
 
+def _cap(request: Request, max_tokens: int | None) -> Request:
+    if max_tokens is None or not isinstance(request, GenerateRequest):
+        return request
+    if request.params.max_tokens <= max_tokens:
+        return request
+    return replace(request, params=replace(request.params, max_tokens=max_tokens))
+
+
 def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path,
-               limit: int | None = None) -> PlannedSuite:
+               limit: int | None = None, max_tokens: int | None = None) -> PlannedSuite:
+    """``limit`` and ``max_tokens`` override every line (smoke runs): at most ``limit``
+    samples per benchmark and ``max_tokens`` new tokens per generation."""
     planned = []
     for line in suite.benchmarks:
         bench = BENCHMARKS.get(line.name)
@@ -97,9 +108,8 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
             max_tokens=line.max_tokens,
         )
         samples = select(bench.load(ctx), ctx.limit)
-        planned.append(
-            PlannedBenchmark(bench, ctx, samples, [bench.requests(s, ctx) for s in samples])
-        )
+        requests = [[_cap(r, max_tokens) for r in bench.requests(s, ctx)] for s in samples]
+        planned.append(PlannedBenchmark(bench, ctx, samples, requests))
     return PlannedSuite(suite, run_dir, planned)
 
 
@@ -122,6 +132,7 @@ def run_model(
     suites: Sequence[SuiteSpec],
     *,
     limit: int | None = None,
+    max_tokens: int | None = None,
     backend_builder: BackendBuilder | None = None,
     progress: ProgressSink | None = None,
     retry_backoff_s: float = 1.0,
@@ -129,7 +140,8 @@ def run_model(
     """Evaluate one checkpoint on several suites with a single engine."""
     data_dir = data_root(config, config_dir)
     plans = [
-        plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit)
+        plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit,
+                   max_tokens)
         for s in suites
     ]
     model_path = model.path if config.runner.backend in ("openai", "mock") else (
@@ -196,19 +208,38 @@ def _prompt_of(reqs: Sequence[Request]) -> str | list[dict[str, str]]:
     return prompt_to_json(first.context)
 
 
+def dimension_scores(suite: SuiteSpec, results: Sequence[BenchmarkResult]) -> list[DimensionScore]:
+    by_name = {r.benchmark: r.primary.value for r in results}
+    out = []
+    for name, members in suite.dimensions.items():
+        missing = tuple(m for m in members if m not in by_name)
+        value = None if missing else sum(by_name[m] for m in members) / len(members)
+        out.append(DimensionScore(name, value, tuple(members), missing))
+    return out
+
+
 def _write_results(plan: PlannedSuite, results: Sequence[BenchmarkResult]) -> None:
     write_json(plan.run_dir / "results.json", {
         "schema": SCHEMA_VERSION,
         "suite": plan.suite.name,
         "benchmarks": [r.to_json() for r in results],
+        "dimensions": [d.to_json() for d in dimension_scores(plan.suite, results)],
     })
 
 
-def read_results(run_dir: Path) -> list[BenchmarkResult]:
+def _results_json(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "results.json"
     if not path.is_file():
         raise ConfigError(f"{path}: not found; is {run_dir} a finished run directory?")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     if data.get("schema") != SCHEMA_VERSION:
         raise ConfigError(f"{path}: schema {data.get('schema')} (this evals reads {SCHEMA_VERSION})")
-    return [BenchmarkResult.from_json(b) for b in data["benchmarks"]]
+    return data
+
+
+def read_results(run_dir: Path) -> list[BenchmarkResult]:
+    return [BenchmarkResult.from_json(b) for b in _results_json(run_dir)["benchmarks"]]
+
+
+def read_dimensions(run_dir: Path) -> list[DimensionScore]:
+    return [DimensionScore.from_json(d) for d in _results_json(run_dir).get("dimensions", [])]

@@ -105,3 +105,46 @@ def test_error_after_work_keeps_cached_responses(tmp_path: Path, data_dir: Path,
     assert cache.stat().st_size == size
     results = json.loads((tmp_path / "out" / "m" / "quick" / "results.json").read_text())
     assert len(results["benchmarks"]) == 4
+
+
+def test_dimension_naming_a_benchmark_not_in_the_suite(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    suite = tmp_path / "dims.yaml"
+    suite.write_text("benchmarks:\n  - {name: gsm8k}\ndimensions:\n  math: [gsm8k, mathh]\n")
+    code, err = _run(["run", "-c", str(cfg), "-s", str(suite)], capsys)
+    line = _one_line(err)
+    assert code == 2 and str(suite) in line and "mathh" in line
+
+
+def test_dimensions_average_and_max_tokens_cap(tmp_path: Path, data_dir: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    suite = tmp_path / "dims.yaml"
+    suite.write_text("benchmarks:\n  - {name: gsm8k, limit: 3}\n  - {name: mmlu, limit: 3}\n"
+                     "dimensions:\n  both: [gsm8k, mmlu]\n  one: [mmlu]\n")
+    main(["run", "-c", str(cfg), "-s", str(suite), "--max-tokens", "7"])
+    assert "dimensions" in capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "m" / "dims" / "results.json").read_text())
+    scores = {b["benchmark"]: b["primary"]["value"] for b in results["benchmarks"]}
+    dims = {d["name"]: d for d in results["dimensions"]}
+    assert dims["both"]["value"] == pytest.approx((scores["gsm8k"] + scores["mmlu"]) / 2)
+    assert dims["one"]["value"] == pytest.approx(scores["mmlu"])
+    preds = (tmp_path / "out" / "m" / "dims" / "predictions" / "gsm8k.jsonl").read_text()
+    assert preds.count("\n") == 3
+
+
+def test_max_tokens_cap_applies_to_generation_only() -> None:
+    from evals.config import ModelSpec, SuiteSpec
+    from evals.records import GenerateRequest
+    from evals.runner import plan_suite
+    from tests.conftest import SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip("shared data missing")
+    suite = SuiteSpec.model_validate({"name": "s", "benchmarks": [{"name": "gsm8k", "limit": 2}]})
+    model = ModelSpec(name="m", path="x", kind="chat", stage="sft")
+    plan = plan_suite(suite, model, SHARED_DATA, Path("/nonexistent"), max_tokens=7)
+    reqs = [r for rs in plan.benchmarks[0].requests for r in rs]
+    assert reqs and all(isinstance(r, GenerateRequest) and r.params.max_tokens == 7 for r in reqs)
