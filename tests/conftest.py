@@ -22,6 +22,23 @@ def data_dir() -> Path:
     return SHARED_DATA
 
 
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def merged_data_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared data plus our fixtures for the sets shared data lacks (RACE, LongBench,
+    MathBench, MBPP-CN): what a user's data_dir looks like once they have every set."""
+    root = tmp_path_factory.mktemp("data")
+    for entry in data_dir.iterdir():
+        (root / entry.name).symlink_to(entry)
+    if FIXTURES.is_dir():
+        for entry in FIXTURES.iterdir():
+            if entry.is_dir() and not (root / entry.name).exists():
+                (root / entry.name).symlink_to(entry)
+    return root
+
+
 def write_config(tmp: Path, data_dir: Path, backend: str = "mock", extra: str = "") -> Path:
     cfg = tmp / "evals.yaml"
     cfg.write_text(

@@ -65,6 +65,11 @@ class Metric:
             se = math.sqrt(sum(s * s for _, s in stats)) / len(stats)
         return MetricValue(self.name, 100 * value, 100 * se, self.higher_is_better)
 
+    def secondary(self, results: Sequence[SampleResult]) -> tuple[MetricValue, ...]:
+        """Summary scores the report prints beside the primary one (L-Eval's Close/Open,
+        LongBench's six categories); none by default."""
+        return ()
+
 
 def _mean_stderr(values: Sequence[float]) -> tuple[float, float]:
     """lm-eval's ``mean`` and ``mean_stderr`` (sample standard deviation / sqrt(n))."""
@@ -123,7 +128,7 @@ def summarize(
     for r in results:
         for name, value in r.score.extras:
             extras.setdefault(name, []).append(value)
-    secondary = []
+    secondary = list(benchmark.metric.secondary(results))
     for name, vals in extras.items():
         m, se = _mean_stderr(vals)
         secondary.append(MetricValue(name, 100 * m, 100 * se))

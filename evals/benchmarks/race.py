@@ -1,0 +1,125 @@
+"""RACE-High, English reading comprehension, test split (3,498 questions), 0-shot.
+
+Base models (PPL) follow OpenCompass ``race_ppl_a138cd``: the instruction, article, question
+and options as the HUMAN turn, ``A: {letter}`` as the BOT turn (a newline between them),
+argmin of mean cross-entropy. Chat models (gen) follow ``race_gen_69ee4f``: the same HUMAN
+turn and ``first_option_postprocess`` (options ABCD) on the reply.
+
+Data: not available offline. Loads OpenCompass's layout ``race/test/high.jsonl`` (one JSON
+object per line: ``example_id``, ``article``, ``question``, ``options``, ``answer``, as in
+HF ``ehovy/race``), the HF parquet layout ``race/high/test-*.parquet``, or hub ``ehovy/race``
+config ``high`` split ``test``. ``tests/fixtures/race`` holds a small hand-written file in
+the upstream format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
+from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.errors import DataError
+from evals.records import (
+    GenerateRequest,
+    GenerateResponse,
+    GenerationParams,
+    LoglikelihoodRequest,
+    Mode,
+    Request,
+    Response,
+    Sample,
+    Score,
+)
+
+HUB_ID = "ehovy/race"
+LETTERS = "ABCD"
+LAYOUTS = ("race/test/high.jsonl", "race/high")
+INSTRUCTION = "Read the article, and answer the question by replying A, B, C or D."
+
+
+@dataclass(frozen=True)
+class RaceItem(Sample):
+    article: str
+    question: str
+    options: tuple[str, str, str, str]
+
+
+def _items(rows: Sequence[dict[str, Any]], where: str) -> list[RaceItem]:
+    items = []
+    for i, row in enumerate(rows):
+        try:
+            options = tuple(str(o) for o in row["options"])
+            if len(options) != 4 or row["answer"] not in LETTERS:
+                raise ValueError(f"{len(options)} options, answer {row['answer']!r}")
+            items.append(RaceItem(str(row.get("example_id", i)) + f"/{i}", row["answer"],
+                                  row["article"], row["question"],
+                                  (options[0], options[1], options[2], options[3])))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"{where}: row {i + 1} is not a RACE record ({exc})") from None
+    return items
+
+
+def _load_local(path: Path) -> list[RaceItem]:
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").split("\n")
+        try:
+            rows = [json.loads(x) for x in lines if x.strip()]
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not JSON lines ({exc})") from None
+        return _items(rows, str(path))
+    files = sorted(path.glob("test-*.parquet"))
+    if not files:
+        raise DataError(f"race: no test-*.parquet in {path}")
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    return _items([r for f in files for r in pq.read_table(f).to_pylist()], str(path))
+
+
+def _load_hub() -> list[RaceItem]:
+    from datasets import load_dataset
+
+    return _items(list(load_dataset(HUB_ID, "high", split="test")), HUB_ID)
+
+
+def human_text(sample: RaceItem) -> str:
+    a, b, c, d = sample.options
+    return (f"{INSTRUCTION}\n\nArticle:\n{sample.article}\n\nQ: {sample.question}\n\n"
+            f"A. {a}\nB. {b}\nC. {c}\nD. {d}")
+
+
+@register
+class RaceHigh:
+    name = "race_high"
+    modes = (Mode.PPL, Mode.GEN)
+    default_shots = 0
+    metric = Metric("accuracy")
+
+    def load(self, ctx: BenchmarkContext) -> list[RaceItem]:
+        if ctx.shots:
+            raise DataError("race_high: the OpenCompass configs are 0-shot; set shots: 0")
+        return load_with_fallback(self.name, ctx, LAYOUTS, _load_local, _load_hub, HUB_ID)
+
+    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        jsonl = ctx.data_dir / LAYOUTS[0]
+        return [jsonl] if jsonl.is_file() else sorted((ctx.data_dir / LAYOUTS[1]).glob("test-*"))
+
+    def group(self, sample: RaceItem) -> str:
+        return ""
+
+    def requests(self, sample: RaceItem, ctx: BenchmarkContext) -> list[Request]:
+        context = rounds_to_prompt([Round("HUMAN", human_text(sample))], ctx.kind)
+        if ctx.mode is Mode.PPL:
+            return [LoglikelihoodRequest(context, f"\nA: {L}") for L in LETTERS]
+        return [GenerateRequest(context, GenerationParams(max_tokens=ctx.max_tokens or 100))]
+
+    def score(self, sample: RaceItem, responses: Sequence[Response], ctx: BenchmarkContext
+              ) -> Score:
+        if ctx.mode is Mode.PPL:
+            return score_ppl(responses, LETTERS.index(sample.target), list(LETTERS))
+        (resp,) = responses
+        assert isinstance(resp, GenerateResponse)
+        return score_option(resp.text, sample.target)
