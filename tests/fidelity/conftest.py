@@ -57,3 +57,11 @@ def reference() -> Iterator[Reference]:
     yield call
     proc.stdin.close()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def oc_configs(reference: Reference) -> Path:
+    """``configs/datasets`` of the OpenCompass 0.5.4 installed in the reference environment."""
+    code = ("import os, opencompass\n"
+            "RESULT = os.path.join(os.path.dirname(opencompass.__file__), 'configs', 'datasets')")
+    return Path(reference(code, None))

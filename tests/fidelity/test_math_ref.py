@@ -191,7 +191,8 @@ RESULT = [[r["problem"], r["solution"]] for r in ds]
         assert item.target == (solution or "")
 
 
-def test_math_base_prompt_matches_opencompass_template(reference: Reference) -> None:
+def test_math_base_prompt_matches_opencompass_template(reference: Reference,
+                                                      oc_configs: Path) -> None:
     """The config's template, rendered by OpenCompass for a model without a meta template."""
     code = """
 src = open(DATA["config"]).read()
@@ -206,9 +207,9 @@ item = pt.generate_item({"problem": DATA["problem"], "solution": "x"}, output_fi
 RESULT = LMTemplateParser(None).parse_template(item, "gen")
 """
     problem = "What is $\\frac{1}{2} + {x}$?"
-    cfg = "/tmp/ocfull/opencompass/configs/datasets/math/math_gen_265cce.py"
+    cfg = str(oc_configs / "math" / "math_gen_265cce.py")
     if not Path(cfg).exists():
-        pytest.skip("OpenCompass configs not unpacked")
+        pytest.fail(f"OpenCompass config missing: {cfg}")
     expected = reference(code, {"config": cfg, "problem": problem})
     from evals.benchmarks.hendrycks_math import prompt_for
 

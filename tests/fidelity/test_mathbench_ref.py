@@ -24,7 +24,7 @@ from evals.records import Mode, ModelKind
 from tests.fidelity.conftest import Reference
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG = "/tmp/ocfull/opencompass/configs/datasets/MathBench/deprecated_mathbench_2024_gen_de9ff9.py"
+CONFIG = "MathBench/deprecated_mathbench_2024_gen_de9ff9.py"
 
 
 def _items() -> list[MathBenchItem]:
@@ -56,10 +56,12 @@ RESULT = out
 """
 
 
-def test_rotations_and_base_prompts_match_opencompass(reference: Reference) -> None:
-    if not Path(CONFIG).exists():
-        pytest.skip("OpenCompass configs not unpacked")
-    expected = reference(RENDER, {"config": CONFIG, "root": str(FIXTURES / "mathbench")})
+def test_rotations_and_base_prompts_match_opencompass(reference: Reference,
+                                                      oc_configs: Path) -> None:
+    config = oc_configs / CONFIG
+    if not config.exists():
+        pytest.fail(f"OpenCompass config missing: {config}")
+    expected = reference(RENDER, {"config": str(config), "root": str(FIXTURES / "mathbench")})
     ours = []
     for item in _items():
         prompts = prompts_for(item, 8, ModelKind.BASE)
