@@ -166,6 +166,9 @@ class Score:
     parse_failed: bool = False
     extras: tuple[tuple[str, float], ...] = ()
     detail: str = ""
+    # How much the sample counts in a weighted aggregate: GAOKAO's points possible, with
+    # ``value`` the fraction won (so ``value * weight`` is the points won).
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class SampleResult:
             parse_failed=score["parse_failed"],
             extras=tuple((k, v) for k, v in score["extras"]),
             detail=score["detail"],
+            weight=score.get("weight", 1.0),
         )
         return SampleResult(
             sample_id=data["sample_id"],

@@ -12,8 +12,9 @@ Scoring ports ``GaokaoBenchEvaluator`` per question type: points per blank (mult
 for an exact set, 1 for a strict subset, else 0; the others 1 per right blank), a prediction
 of the wrong length counts as all wrong. A subset's score is its points over its maximum,
 and the benchmark's score the weighted mean of subset scores with OpenCompass's weights. Each
-sample carries its points in ``Score.detail`` (``points=c/t``) so the metric can rebuild the
-subset ratios. With ``limit`` some subsets may be absent; their weights then drop out of the
+sample's score is the fraction of its points won, weighted by the points possible
+(``Score.weight``), so the metric can rebuild the subset ratios. With ``limit`` some
+subsets may be absent; their weights then drop out of the
 denominator (OpenCompass divides by all 14 weights and would fail on a missing subset).
 
 Data: the upstream ``Data/Objective_Questions/{keyword}.json`` (``{"example": [...]}``, each
@@ -310,16 +311,13 @@ def score_output(item: GaokaoItem, output: str) -> Score:
     detail = f"points={won:g}/{total:g}"
     if len(pred) != len(item.answer):
         why = "no answer found" if not pred else f"{len(pred)} answers for {len(item.answer)} blanks"
-        return Score(value, ",".join(pred) or None, parse_failed=True, detail=f"{detail}; {why}")
-    return Score(value, ",".join(pred), detail=detail)
-
-
-_POINTS = re.compile(r"points=([0-9.]+)/([0-9.]+)")
+        return Score(value, ",".join(pred) or None, parse_failed=True, detail=f"{detail}; {why}",
+                     weight=total)
+    return Score(value, ",".join(pred), detail=detail, weight=total)
 
 
 def _points_of(r: SampleResult) -> tuple[float, float]:
-    m = _POINTS.search(r.score.detail)
-    return (float(m.group(1)), float(m.group(2))) if m else (r.score.value, 1.0)
+    return r.score.value * r.score.weight, r.score.weight
 
 
 @dataclass(frozen=True)
