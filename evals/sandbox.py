@@ -8,6 +8,11 @@ Layers, strongest available first:
   space, CPU seconds, processes, file size and core dumps, an isolated interpreter (``-I``)
   with an empty environment, and the program fed on stdin so no host file is needed.
 Without root only the second layer applies; the result says which layers were active.
+
+``run_program`` extends the same layers to compiled languages: source files are written into
+a fresh directory, then each step (compile, run) is its own contained process with its own
+limits, the directory being bind-mounted over ``/tmp`` (instead of an empty tmpfs) so the
+steps share their files and nothing else of the host's ``/tmp`` is visible.
 """
 
 from __future__ import annotations
@@ -22,14 +27,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_BIND = 4096
 NOBODY = 65534
 
 
@@ -53,14 +61,20 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
-def _isolate() -> None:
-    """Runs in the child before exec, as root: namespaces, private tmpfs, drop to nobody."""
+def _isolate(workdir: str | None = None) -> None:
+    """Runs in the child before exec, as root: namespaces, private tmpfs (or ``workdir``
+    bind-mounted on ``/tmp``), drop to nobody."""
     libc = _libc()
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-    for target in (b"/tmp", b"/var/tmp", b"/dev/shm"):
+    tmpfs = [b"/tmp", b"/var/tmp", b"/dev/shm"]
+    if workdir is not None:
+        if libc.mount(workdir.encode(), b"/tmp", None, MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), f"mount --bind {workdir} /tmp")
+        tmpfs.remove(b"/tmp")
+    for target in tmpfs:
         if os.path.isdir(target) and libc.mount(b"tmpfs", target, b"tmpfs", 0, b"size=64m,mode=1777") != 0:
             raise OSError(ctypes.get_errno(), f"mount tmpfs {target!r}")
     os.chdir("/tmp")
@@ -154,3 +168,94 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One process of a program's run: a compiler, a test runner, the program itself.
+
+    ``argv`` runs in the program's directory (its files are named relative to it).
+    ``fail_on_output``: any output counts as a failure (test harnesses that report through
+    ``console.assert`` and still exit 0).
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    limits: SandboxLimits
+    fail_on_output: bool = False
+
+
+@dataclass(frozen=True)
+class Program:
+    files: Mapping[str, str]
+    steps: tuple[Step, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    seed_dirs: Mapping[str, Path] = field(default_factory=dict)
+    """Directories copied into the program's directory first (a warm build cache)."""
+
+
+def run_program(program: Program) -> ExecResult:
+    """Write the files, run the steps in order; the first failing step decides the result,
+    its name leading the detail (``compile: ...``), so a compile error is told apart."""
+    isolated = isolation_available()
+    workdir = tempfile.mkdtemp(prefix="evals-sandbox-")
+    try:
+        for name, src in program.seed_dirs.items():
+            shutil.copytree(src, os.path.join(workdir, name), symlinks=True)
+        for name, text in program.files.items():
+            Path(workdir, name).write_text(text, encoding="utf-8")
+        if isolated:
+            _give_to_nobody(workdir)
+        for step in program.steps:
+            result = _run_step(step, workdir, program.env, isolated)
+            if result is not None:
+                return result
+        return ExecResult("passed", "", isolated)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _give_to_nobody(workdir: str) -> None:
+    for root, dirs, files in os.walk(workdir):
+        for name in (*dirs, *files):
+            os.lchown(os.path.join(root, name), NOBODY, NOBODY)
+    os.chown(workdir, NOBODY, NOBODY)
+    os.chmod(workdir, 0o700)
+
+
+def _run_step(
+    step: Step, workdir: str, extra_env: Mapping[str, str], isolated: bool
+) -> ExecResult | None:
+    def preexec() -> None:
+        if isolated:
+            _isolate(workdir)
+        _limits(step.limits, isolated)
+
+    home = "/tmp" if isolated else workdir
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+           **{k: v.replace("{workdir}", home) for k, v in extra_env.items()}}
+    proc = subprocess.Popen(
+        list(step.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=None if isolated else workdir, env=env, preexec_fn=preexec, start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=step.limits.timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        return ExecResult("timeout", f"{step.name}: timed out after {step.limits.timeout_s}s",
+                          isolated)
+    finally:
+        _kill(proc)
+    text = (err or b"").decode(errors="replace").strip() or out.decode(errors="replace").strip()
+    if proc.returncode != 0:
+        return ExecResult("failed", f"{step.name}: {_tail(text, proc.returncode)}", isolated)
+    if step.fail_on_output and text:
+        return ExecResult("failed", f"{step.name}: output: {_tail(text, 0)}", isolated)
+    return None
+
+
+def _tail(text: str, returncode: int) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return f"exit {returncode}"
+    return " | ".join(lines[:3])[:300]
