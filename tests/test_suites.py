@@ -1,0 +1,38 @@
+"""The report's suites plan and score end to end on real data through the mock backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.config import REPO_ROOT, EvalsConfig, ModelSpec, RunnerConfig, load_suite
+from evals.records import ModelKind
+from evals.runner import read_dimensions, run_model
+
+SUITES = {"internlm2_base": ModelKind.BASE, "internlm2_chat": ModelKind.CHAT}
+
+
+@pytest.mark.parametrize("suite_name", sorted(SUITES))
+def test_report_suite_runs_on_every_benchmark(suite_name: str, merged_data_dir: Path,
+                                              tmp_path: Path) -> None:
+    suite = load_suite(REPO_ROOT / "suites" / f"{suite_name}.yaml")
+    model = ModelSpec(name="m", path="mock", kind=SUITES[suite_name])
+    config = EvalsConfig(data_dir=str(merged_data_dir), output_dir=str(tmp_path), models=[model],
+                         runner=RunnerConfig(backend="mock"))
+    (outcome,) = run_model(config, tmp_path, model, [suite], limit=3)
+    names = [b.name for b in suite.benchmarks]
+    assert [r.benchmark for r in outcome.results] == names
+    assert len(names) == 23
+    for r in outcome.results:
+        assert r.n >= 1, r.benchmark
+        lines = (outcome.run_dir / "predictions" / f"{r.benchmark}.jsonl").read_text().splitlines()
+        assert len(lines) == r.n
+        assert all(json.loads(x)["schema"] == 1 for x in lines)
+    dims = read_dimensions(outcome.run_dir)
+    assert [d.name for d in dims] == ["examination", "language_knowledge", "reasoning_math",
+                                      "coding", "long_context"]
+    assert all(d.value is not None for d in dims)
+    covered = {b for d in dims for b in d.benchmarks}
+    assert covered == set(names)
