@@ -99,3 +99,20 @@ def test_middle_truncation_keeps_head_and_tail() -> None:
     assert enc.encode_prompt(prompt, reserve=4, middle=True) == [0, 1, 2, 17, 18, 19]
     short = TextPrompt("1 2 3")
     assert enc.encode_prompt(short, reserve=4, middle=True) == [1, 2, 3]
+
+
+def test_scored_sequences_leave_one_position_for_vllm() -> None:
+    """vLLM refuses a prompt that fills the window (it must generate one token to score)."""
+    from evals.backends.base import PromptEncoder
+    from evals.records import TextPrompt
+
+    class Tok:
+        bos_token_id = 0
+        eos_token_id = 0
+
+        def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+            return {"input_ids": [int(w) for w in text.split()]}
+
+    enc = PromptEncoder(Tok(), max_len=10)
+    ctx, cont = enc.encode_pair(TextPrompt(" ".join(str(i) for i in range(1, 20))), " 7")
+    assert len(ctx) + len(cont) == 9 and cont == [7] and ctx[-1] == 19

@@ -114,3 +114,27 @@ def test_vllm_and_hf_loglikelihoods_agree(model_path: str) -> None:
         assert a.logprob == pytest.approx(b.logprob, abs=2e-3 * a.tokens)
         assert a.context_logprob == pytest.approx(b.context_logprob, abs=2e-3 * a.context_tokens)
     assert [r.logprob for r in hf].index(max(r.logprob for r in hf)) == 0
+
+
+@pytest.mark.parametrize("suite_name,kind", [("internlm2_base", ModelKind.BASE),
+                                             ("internlm2_chat", ModelKind.CHAT)])
+def test_report_suites_on_the_embedded_model(backend: Backend, merged_data_dir: Path,
+                                             tmp_path: Path, model_path: str, suite_name: str,
+                                             kind: ModelKind) -> None:
+    """Every objective benchmark of the report, one item each, through vLLM (the hf
+    backend is covered above; running both would double the slowest test)."""
+    if backend.name != "vllm":
+        pytest.skip("suites run once, through vllm")
+    from evals.config import REPO_ROOT, load_suite
+
+    suite = load_suite(REPO_ROOT / "suites" / f"{suite_name}.yaml")
+    model = ModelSpec(name="smol", path=model_path, kind=kind)
+    config = EvalsConfig(data_dir=str(merged_data_dir), output_dir=str(tmp_path), models=[model],
+                         runner=RunnerConfig(backend="vllm", **RUNNER))  # type: ignore[arg-type]
+    (outcome,) = run_model(config, tmp_path, model, [suite], limit=1, max_tokens=24,
+                           backend_builder=lambda spec: Shared(backend))  # type: ignore[arg-type,return-value]
+    assert [r.benchmark for r in outcome.results] == [b.name for b in suite.benchmarks]
+    for r in outcome.results:
+        assert r.n >= 1 and 0.0 <= r.primary.value <= 100.0, r.benchmark
+        rows = (outcome.run_dir / "predictions" / f"{r.benchmark}.jsonl").read_text().splitlines()
+        assert all(json.loads(x)["outputs"] for x in rows), r.benchmark

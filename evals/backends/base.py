@@ -137,7 +137,8 @@ class PromptEncoder:
             # nothing to condition on: score the continuation after BOS/EOS, as lm-eval does
             tok = self.tokenizer
             ctx_ids = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
-        overflow = len(ctx_ids) + len(cont_ids) - self.max_len
+        # one position stays free: vLLM scores a prompt by generating one token after it
+        overflow = len(ctx_ids) + len(cont_ids) - (self.max_len - 1)
         if overflow > 0:
             ctx_ids = ctx_ids[overflow:]
         return ctx_ids, cont_ids
