@@ -15,11 +15,15 @@ the BOT role). Answers go through ``first_capital_postprocess``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import csv
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_ppl
-from evals.benchmarks.base import BenchmarkContext
+from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback
+from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
     GenerateResponse,
@@ -124,3 +128,94 @@ def exam_score(item: ExamItem, responses: Sequence[Response], ctx: BenchmarkCont
     (resp,) = responses
     assert isinstance(resp, GenerateResponse)
     return score_first_capital(resp.text, item.target)
+
+
+Row = tuple[str, Options, str]
+
+
+@dataclass(frozen=True)
+class ZhExamData:
+    """Where a Chinese exam's csv files live and what their columns are called: the only
+    ways CMMLU's official layout and C-Eval's HF layout differ."""
+
+    name: str
+    hub_id: str
+    split: str  # the evaluated split: C-Eval "val", CMMLU "test"
+    suffixed: bool  # files named {subject}_{split}.csv (C-Eval) rather than {subject}.csv
+    question: str  # column names: C-Eval lower case, CMMLU capitalised
+    answer: str
+    subjects: Mapping[str, str]
+
+    def path(self, root: Path, split: str, subject: str) -> Path:
+        return root / split / (f"{subject}_{split}.csv" if self.suffixed else f"{subject}.csv")
+
+    def read(self, path: Path) -> list[Row]:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        out: list[Row] = []
+        for i, r in enumerate(rows):
+            answer = r.get(self.answer) or ""
+            if answer not in ("A", "B", "C", "D") or self.question not in r:
+                raise DataError(f"{path}:{i + 2}: expected a {self.question!r} column and an "
+                                f"A-D {self.answer!r}, got {answer!r}")
+            out.append((r[self.question], (r["A"], r["B"], r["C"], r["D"]), answer))
+        return out
+
+    def items(self, subject: str, rows: list[Row], dev: list[Row]) -> list[ExamItem]:
+        shots = tuple(ExamShot(q, o, t) for q, o, t in dev)
+        zh = self.subjects[subject]
+        return [ExamItem(f"{subject}/{i}", t, subject, zh, q, o, shots)
+                for i, (q, o, t) in enumerate(rows)]
+
+    def load_local(self, root: Path) -> list[ExamItem]:
+        items: list[ExamItem] = []
+        for subject in self.subjects:
+            rows, dev = self.path(root, self.split, subject), self.path(root, "dev", subject)
+            if not rows.exists() or not dev.exists():
+                raise DataError(f"{self.name}: {rows} or {dev} missing")
+            items += self.items(subject, self.read(rows), self.read(dev))
+        return items
+
+    def load_hub(self) -> list[ExamItem]:
+        from datasets import load_dataset
+
+        items: list[ExamItem] = []
+        for subject in self.subjects:
+            ds = load_dataset(self.hub_id, subject)
+            split = {
+                name: [(r[self.question], (r["A"], r["B"], r["C"], r["D"]), r[self.answer])
+                       for r in ds[name]]
+                for name in (self.split, "dev")
+            }
+            items += self.items(subject, split[self.split], split["dev"])
+        return items
+
+
+class ZhExam:
+    """CMMLU and C-Eval: subclasses give the data layout, the HUMAN turn and the BOT prefix."""
+
+    name: ClassVar[str]
+    data: ClassVar[ZhExamData]
+    bot_prefix: ClassVar[str]
+    modes = (Mode.PPL, Mode.GEN)
+    default_shots = 5
+    metric = Metric("accuracy", by_group=True)
+
+    def human(self, subject_zh: str, question: str, o: Options) -> str:
+        raise NotImplementedError
+
+    def load(self, ctx: BenchmarkContext) -> list[ExamItem]:
+        d = self.data
+        return load_with_fallback(self.name, ctx, self.name, d.load_local, d.load_hub, d.hub_id)
+
+    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        return sorted((ctx.data_dir / self.name).glob("*/*.csv"))
+
+    def group(self, sample: ExamItem) -> str:
+        return sample.subject
+
+    def requests(self, sample: ExamItem, ctx: BenchmarkContext) -> list[Request]:
+        return exam_requests(sample, ctx, self.human, self.bot_prefix)
+
+    def score(self, sample: ExamItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
+        return exam_score(sample, responses, ctx)

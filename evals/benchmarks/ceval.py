@@ -14,14 +14,8 @@ Data: the HF ``ceval/ceval-exam`` csv layout ``{dev,val}/{subject}_{split}.csv``
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
-from pathlib import Path
-
-from evals.benchmarks._exam_zh import ExamItem, ExamShot, Options, exam_requests, exam_score
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
-from evals.errors import DataError
-from evals.records import Mode, Request, Response, Score
+from evals.benchmarks._exam_zh import Options, ZhExam, ZhExamData
+from evals.benchmarks.base import register
 
 HUB_ID = "ceval/ceval-exam"
 
@@ -81,76 +75,15 @@ SUBJECTS: dict[str, str] = {
     "physician": "医师资格",
 }
 
-Row = tuple[str, Options, str]
-
-
-def _read(path: Path) -> list[Row]:
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    out: list[Row] = []
-    for i, r in enumerate(rows):
-        answer = r.get("answer") or ""
-        if answer not in ("A", "B", "C", "D"):
-            raise DataError(f"{path}:{i + 2}: answer {answer!r} is not A-D")
-        out.append((r["question"], (r["A"], r["B"], r["C"], r["D"]), answer))
-    return out
-
-
-def _items(subject: str, val: list[Row], dev: list[Row]) -> list[ExamItem]:
-    shots = tuple(ExamShot(q, o, t) for q, o, t in dev)
-    zh = SUBJECTS[subject]
-    return [ExamItem(f"{subject}/{i}", t, subject, zh, q, o, shots) for i, (q, o, t) in enumerate(val)]
-
-
-def _load_local(root: Path) -> list[ExamItem]:
-    items: list[ExamItem] = []
-    for subject in SUBJECTS:
-        val, dev = root / "val" / f"{subject}_val.csv", root / "dev" / f"{subject}_dev.csv"
-        if not val.exists() or not dev.exists():
-            raise DataError(f"ceval: {val} or {dev} missing")
-        items += _items(subject, _read(val), _read(dev))
-    return items
-
-
-def _load_hub() -> list[ExamItem]:
-    from datasets import load_dataset
-
-    items: list[ExamItem] = []
-    for subject in SUBJECTS:
-        ds = load_dataset(HUB_ID, subject)
-        split = {
-            name: [(r["question"], (r["A"], r["B"], r["C"], r["D"]), r["answer"]) for r in ds[name]]
-            for name in ("val", "dev")
-        }
-        items += _items(subject, split["val"], split["dev"])
-    return items
-
-
-def human(subject_zh: str, question: str, o: Options) -> str:
-    return (
-        f"以下是中国关于{subject_zh}考试的单项选择题，请选出其中的正确答案。\n{question}"
-        f"\nA. {o[0]}\nB. {o[1]}\nC. {o[2]}\nD. {o[3]}\n答案: "
-    )
-
 
 @register
-class CEval:
+class CEval(ZhExam):
     name = "ceval"
-    modes = (Mode.PPL, Mode.GEN)
-    default_shots = 5
-    metric = Metric("accuracy", by_group=True)
+    data = ZhExamData("ceval", HUB_ID, "val", True, "question", "answer", SUBJECTS)
+    bot_prefix = ""
 
-    def load(self, ctx: BenchmarkContext) -> list[ExamItem]:
-        return load_with_fallback(self.name, ctx, "ceval", _load_local, _load_hub, HUB_ID)
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / "ceval").glob("*/*.csv"))
-
-    def group(self, sample: ExamItem) -> str:
-        return sample.subject
-
-    def requests(self, sample: ExamItem, ctx: BenchmarkContext) -> list[Request]:
-        return exam_requests(sample, ctx, human, "")
-
-    def score(self, sample: ExamItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
-        return exam_score(sample, responses, ctx)
+    def human(self, subject_zh: str, question: str, o: Options) -> str:
+        return (
+            f"以下是中国关于{subject_zh}考试的单项选择题，请选出其中的正确答案。\n{question}"
+            f"\nA. {o[0]}\nB. {o[1]}\nC. {o[2]}\nD. {o[3]}\n答案: "
+        )

@@ -14,14 +14,8 @@ Data: the official repo layout ``{test,dev}/{subject}.csv`` (header
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
-from pathlib import Path
-
-from evals.benchmarks._exam_zh import ExamItem, ExamShot, Options, exam_requests, exam_score
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
-from evals.errors import DataError
-from evals.records import Mode, Request, Response, Score
+from evals.benchmarks._exam_zh import Options, ZhExam, ZhExamData
+from evals.benchmarks.base import register
 
 HUB_ID = "haonan-li/cmmlu"
 
@@ -97,75 +91,14 @@ SUBJECTS: dict[str, str] = {
 }
 
 
-Row = tuple[str, Options, str]
-
-
-def _read(path: Path) -> list[Row]:
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f))[1:]
-    out: list[Row] = []
-    for i, row in enumerate(rows):
-        if len(row) != 7 or row[6] not in "ABCD" or not row[6]:
-            raise DataError(f"{path}:{i + 2}: expected 7 columns ending in an A-D answer")
-        out.append((row[1], (row[2], row[3], row[4], row[5]), row[6]))
-    return out
-
-
-def _items(subject: str, test: list[Row], dev: list[Row]) -> list[ExamItem]:
-    shots = tuple(ExamShot(q, o, t) for q, o, t in dev)
-    zh = SUBJECTS[subject]
-    return [ExamItem(f"{subject}/{i}", t, subject, zh, q, o, shots) for i, (q, o, t) in enumerate(test)]
-
-
-def _load_local(root: Path) -> list[ExamItem]:
-    items: list[ExamItem] = []
-    for subject in SUBJECTS:
-        test, dev = root / "test" / f"{subject}.csv", root / "dev" / f"{subject}.csv"
-        if not test.exists() or not dev.exists():
-            raise DataError(f"cmmlu: {test} or {dev} missing")
-        items += _items(subject, _read(test), _read(dev))
-    return items
-
-
-def _load_hub() -> list[ExamItem]:
-    from datasets import load_dataset
-
-    items: list[ExamItem] = []
-    for subject in SUBJECTS:
-        ds = load_dataset(HUB_ID, subject)
-        split = {
-            name: [(r["Question"], (r["A"], r["B"], r["C"], r["D"]), r["Answer"]) for r in ds[name]]
-            for name in ("test", "dev")
-        }
-        items += _items(subject, split["test"], split["dev"])
-    return items
-
-
-def human(subject_zh: str, question: str, o: Options) -> str:
-    return (
-        f"以下是关于{subject_zh}的单项选择题，请直接给出正确答案的选项。\n题目：{question}"
-        f"\nA. {o[0]}\nB. {o[1]}\nC. {o[2]}\nD. {o[3]}"
-    )
-
-
 @register
-class CMMLU:
+class CMMLU(ZhExam):
     name = "cmmlu"
-    modes = (Mode.PPL, Mode.GEN)
-    default_shots = 5
-    metric = Metric("accuracy", by_group=True)
+    data = ZhExamData("cmmlu", HUB_ID, "test", False, "Question", "Answer", SUBJECTS)
+    bot_prefix = "答案是: "
 
-    def load(self, ctx: BenchmarkContext) -> list[ExamItem]:
-        return load_with_fallback(self.name, ctx, "cmmlu", _load_local, _load_hub, HUB_ID)
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / "cmmlu").glob("*/*.csv"))
-
-    def group(self, sample: ExamItem) -> str:
-        return sample.subject
-
-    def requests(self, sample: ExamItem, ctx: BenchmarkContext) -> list[Request]:
-        return exam_requests(sample, ctx, human, "答案是: ")
-
-    def score(self, sample: ExamItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
-        return exam_score(sample, responses, ctx)
+    def human(self, subject_zh: str, question: str, o: Options) -> str:
+        return (
+            f"以下是关于{subject_zh}的单项选择题，请直接给出正确答案的选项。\n题目：{question}"
+            f"\nA. {o[0]}\nB. {o[1]}\nC. {o[2]}\nD. {o[3]}"
+        )
