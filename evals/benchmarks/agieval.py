@@ -35,6 +35,7 @@ from typing import Any
 
 from evals.benchmarks._common import first_option, score_ppl
 from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.hendrycks_math import last_boxed_only_string
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -183,23 +184,6 @@ def _remove_few_shot_prefix(string: str) -> str:
     return string
 
 
-def _last_boxed_only_string(string: str) -> str | None:
-    idx = string.rfind("\\boxed")
-    if idx < 0:
-        idx = string.rfind("\\fbox")
-        if idx < 0:
-            return None
-    depth = 0
-    for i in range(idx, len(string)):
-        if string[i] == "{":
-            depth += 1
-        if string[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return string[idx : i + 1]
-    return None
-
-
 def _remove_boxed(s: str | None) -> str | None:
     left = "\\boxed{"
     if s is None or s[: len(left)] != left or s[-1] != "}":
@@ -215,7 +199,7 @@ def parse_math_answer(raw: str) -> str | None:
     any ``=``), else the text after the last ``=``, else the last number."""
     raw = _remove_few_shot_prefix(raw)
     if "\\boxed" in raw:
-        return _remove_boxed(_last_boxed_only_string(raw))
+        return _remove_boxed(last_boxed_only_string(raw))
     matches = re.findall(r"\$(.*)\$", raw)
     if matches:
         last: str | None = matches[-1]
