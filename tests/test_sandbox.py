@@ -72,3 +72,38 @@ def test_humaneval_scores_hostile_completions_as_failures_and_keeps_going() -> N
     assert [s.value for s in scores] == [0.0, 0.0, 0.0, 0.0]
     good = bench.score(item, [GenerateResponse("    return a + b", 0, 0, "stop")], ctx)
     assert good.value == 1.0
+
+
+@pytest.mark.skipif(not isolation_available(), reason="needs root for namespaces and nobody")
+def test_compiled_program_is_contained_too() -> None:
+    """run_program (HumanEval-X's compile-and-run) gets the same walls as run_python: no
+    network, no writes outside its directory, the host's /tmp out of sight."""
+    from evals.sandbox import Program, Step, run_program
+
+    marker = Path("/tmp") / f"evals-host-marker-{os.getpid()}"
+    marker.write_text("secret")
+    target = Path(__file__).resolve().parent / "escaped-c.txt"
+    src = (
+        "#include <stdio.h>\n#include <sys/socket.h>\n#include <netinet/in.h>\n"
+        "#include <arpa/inet.h>\n#include <unistd.h>\n"
+        "int main(void) {\n"
+        f'  FILE *h = fopen("{marker}", "r");\n'
+        f'  FILE *w = fopen("{target}", "w");\n'
+        "  int s = socket(AF_INET, SOCK_STREAM, 0);\n"
+        "  struct sockaddr_in a = {0}; a.sin_family = AF_INET; a.sin_port = htons(22);\n"
+        '  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);\n'
+        "  int c = connect(s, (struct sockaddr *)&a, sizeof a);\n"
+        '  printf("host_tmp=%d write=%d net=%d\\n", h != NULL, w != NULL, c == 0);\n'
+        "  return (h || w || c == 0) ? 1 : 0;\n}\n"
+    )
+    limits = SandboxLimits(timeout_s=30, memory_mb=1024)
+    program = Program({"main.c": src}, (
+        Step("compile", ("gcc", "-O0", "-o", "main", "main.c"), limits),
+        Step("run", ("./main",), limits),
+    ))
+    try:
+        result = run_program(program)
+    finally:
+        marker.unlink()
+    assert result.status == "passed", result.detail
+    assert not target.exists()
