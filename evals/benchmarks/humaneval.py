@@ -53,10 +53,13 @@ class HumanEvalItem(Sample):
     entry_point: str
 
 
-def postprocess(text: str) -> str:
+def first_code_block(text: str) -> str:
+    """The step OpenCompass's HumanEval and HumanEval-X postprocessors share: a reply that is
+    a quoted string literal is unquoted (``ast.literal_eval`` where upstream calls ``eval``),
+    then the first fenced block is kept, minus its language tag line."""
     try:
         literal = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         pass
     else:
         if isinstance(literal, str):
@@ -70,6 +73,11 @@ def postprocess(text: str) -> str:
             text = blocks[0]
             if not text.startswith("\n"):
                 text = text[max(text.find("\n") + 1, 0) :]
+    return text
+
+
+def postprocess(text: str) -> str:
+    text = first_code_block(text)
     if text.strip().startswith(("from", "import")):
         def_idx = text.find("def")
         if def_idx != -1:

@@ -41,7 +41,6 @@ OpenCompass's ``humanevalx/humanevalx_<lang>.jsonl.gz``); hub ``THUDM/humaneval-
 
 from __future__ import annotations
 
-import ast
 import gzip
 import json
 import re
@@ -55,6 +54,7 @@ from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, hub_allowed, register
+from evals.benchmarks.humaneval import first_code_block
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -134,22 +134,7 @@ def _through_last_brace(text: str) -> str:
 
 def clean_up_code(text: str, language: str, declaration: str) -> str:
     """``_clean_up_code(text, language, reference=declaration)``."""
-    try:
-        literal = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-        pass
-    else:
-        if isinstance(literal, str):
-            text = literal
-    text = text.lstrip("\n")
-    if "```" in text:
-        blocks = re.findall(r"```(.*?)```", text, re.DOTALL)
-        if not blocks:
-            text = text.split("```")[1]
-        else:
-            text = blocks[0]
-            if not text.startswith("\n"):
-                text = text[max(text.find("\n") + 1, 0) :]
+    text = first_code_block(text)
     if language == "python":
         text = _python_body(text)
     header = declaration.strip().split("\n")[-1]
