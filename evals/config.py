@@ -58,6 +58,27 @@ class RunnerConfig(_Strict):
     openai: OpenAIConfig = OpenAIConfig()
 
 
+class JudgeConfig(_Strict):
+    """The judge of the subjective sets: any OpenAI-compatible endpoint (a hosted API or a
+    local ``vllm serve``) or a local model run by our own engine (vllm, hf)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._\-]+$")
+    """The judge's identity, written into every run manifest (e.g. gpt-4-1106-preview)."""
+    backend: Literal["openai", "vllm", "hf", "mock"] = "openai"
+    path: str | None = None
+    """Model sent to the server (openai; defaults to ``name``) or the folder / hub id /
+    ``embedded:`` name of a local judge."""
+    openai: OpenAIConfig = OpenAIConfig()
+    max_retries: int = Field(default=5, ge=0)
+    batch_size: int = Field(default=64, ge=1)
+    """Verdicts committed to the cache per batch: a killed run re-asks at most this many."""
+    retry_backoff_s: float = Field(default=2.0, ge=0)
+    """First wait after a 429/5xx/timeout; doubles on each further retry."""
+    price_prompt_per_mtok: float = Field(default=0.0, ge=0)
+    """USD per million prompt tokens, for the cost printed with the results."""
+    price_completion_per_mtok: float = Field(default=0.0, ge=0)
+
+
 class EvalsConfig(_Strict):
     data_dir: str = "../shared/data"
     output_dir: str = "outputs"
@@ -65,6 +86,7 @@ class EvalsConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1)
     suites: list[str] = Field(default_factory=lambda: ["quick"], min_length=1)
     runner: RunnerConfig = RunnerConfig()
+    judge: JudgeConfig | None = None
 
 
 class BenchmarkSettings(_Strict):
@@ -77,6 +99,8 @@ class BenchmarkSettings(_Strict):
     for benchmarks that support both."""
     limit: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    judge_order: Literal["both", "random"] | None = None
+    """Pairwise judged sets: judge both answer orders, or one seeded random order."""
 
 
 class SuiteSpec(_Strict):

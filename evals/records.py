@@ -75,6 +75,9 @@ class GenerationParams:
     # (OpenCompass's default); "middle" keeps the first and last halves, as LongBench and
     # L-Eval do so that both the instruction and the question survive.
     truncate: Literal["left", "middle"] = "left"
+    # Top log-probabilities returned per generated token: a judge's preference weights
+    # (AlpacaEval 2.0 reads P("m") vs P("M") from the first token). 0 = none.
+    logprobs: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,17 @@ class LoglikelihoodRequest:
 Request = GenerateRequest | LoglikelihoodRequest
 
 
+TokenLogprobs = tuple[tuple[str, float], ...]
+
+
 @dataclass(frozen=True)
 class GenerateResponse:
     text: str
     prompt_tokens: int
     output_tokens: int
     finish_reason: str
+    # Per generated token, the top (token text, logprob) pairs; only with params.logprobs > 0.
+    top_logprobs: tuple[TokenLogprobs, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,9 @@ def request_key(request: Request) -> str:
 
 def _jsonable(obj: Any) -> dict[str, Any]:
     data = asdict(obj)
+    params = data.get("params")
+    if isinstance(params, dict) and not params.get("logprobs"):
+        params.pop("logprobs", None)  # keeps the keys of requests made before the field existed
     if isinstance(getattr(obj, "prompt", None), TextPrompt | ChatPrompt):
         data["prompt"] = {"kind": type(obj.prompt).__name__, "value": prompt_to_json(obj.prompt)}
     if isinstance(getattr(obj, "context", None), TextPrompt | ChatPrompt):
@@ -146,10 +157,36 @@ def response_from_json(data: dict[str, Any]) -> Response:
     kind = data.get("type")
     fields = {k: v for k, v in data.items() if k not in ("type", "schema")}
     if kind == "GenerateResponse":
-        return GenerateResponse(**fields)
+        tops = fields.pop("top_logprobs", ())
+        return GenerateResponse(
+            **fields,
+            top_logprobs=tuple(tuple((str(t), float(lp)) for t, lp in pos) for pos in tops),
+        )
     if kind == "LoglikelihoodResponse":
         return LoglikelihoodResponse(**fields)
     raise ValueError(f"unknown response type {kind!r}")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One judge call about one sample, kept with it so the judge can be audited from disk.
+
+    ``label`` names the call ("turn1", "turn2", or the answer order "AB" = the evaluated
+    model's answer shown first, "BA" = shown second). ``verdict`` is the parsed verdict as the
+    judge wrote it ("8", "A", "m"); ``value`` the same on the protocol's scale (a 1-10 grade;
+    for pairwise protocols the evaluated model's share of the win in [0, 1], whatever the
+    order). Both are None when the judge's output could not be parsed: such a call is counted,
+    never turned into a default grade.
+    """
+
+    label: str
+    output: str
+    verdict: str | None
+    value: float | None
+
+    @property
+    def parse_failed(self) -> bool:
+        return self.value is None
 
 
 @dataclass(frozen=True)
@@ -169,6 +206,7 @@ class Score:
     # How much the sample counts in a weighted aggregate: GAOKAO's points possible, with
     # ``value`` the fraction won (so ``value * weight`` is the points won).
     weight: float = 1.0
+    judgements: tuple[Judgement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +234,7 @@ class SampleResult:
             extras=tuple((k, v) for k, v in score["extras"]),
             detail=score["detail"],
             weight=score.get("weight", 1.0),
+            judgements=tuple(Judgement(**j) for j in score.get("judgements", ())),
         )
         return SampleResult(
             sample_id=data["sample_id"],
@@ -236,6 +275,27 @@ class DimensionScore:
 
 
 @dataclass(frozen=True)
+class JudgeUsage:
+    """What judging one benchmark took, and how often the judge's verdict was unreadable.
+
+    ``flip_rate`` is the position bias: among samples judged in both answer orders with both
+    verdicts readable (``flip_pairs``), the share whose winner (model, baseline or tie)
+    changes when the order is swapped. None when no sample was judged in both orders.
+    """
+
+    judge: str
+    calls: int
+    cached: int
+    parse_failures: int
+    prompt_tokens: int
+    output_tokens: int
+    cost_usd: float
+    seconds: float
+    flip_rate: float | None = None
+    flip_pairs: int = 0
+
+
+@dataclass(frozen=True)
 class BenchmarkResult:
     """One benchmark's line of ``results.json``."""
 
@@ -247,12 +307,14 @@ class BenchmarkResult:
     secondary: tuple[MetricValue, ...] = ()
     parse_failures: int = 0
     groups: tuple[tuple[str, float, int], ...] = field(default_factory=tuple)
+    judge: JudgeUsage | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> BenchmarkResult:
+        judge = data.get("judge")
         return BenchmarkResult(
             benchmark=data["benchmark"],
             mode=Mode(data["mode"]),
@@ -262,4 +324,5 @@ class BenchmarkResult:
             secondary=tuple(MetricValue(**m) for m in data["secondary"]),
             parse_failures=data["parse_failures"],
             groups=tuple((g, v, n) for g, v, n in data["groups"]),
+            judge=JudgeUsage(**judge) if judge else None,
         )

@@ -19,11 +19,20 @@ from typing import Any
 
 from evals import benchmarks as _benchmarks  # noqa: F401  (registers the benchmarks)
 from evals.backends import BACKENDS, Backend, BackendSpec
-from evals.benchmarks.base import BENCHMARKS, Benchmark, BenchmarkContext, select, summarize
+from evals.benchmarks.base import (
+    BENCHMARKS,
+    Benchmark,
+    BenchmarkContext,
+    Judged,
+    MultiTurn,
+    select,
+    summarize,
+)
 from evals.config import EvalsConfig, ModelSpec, SuiteSpec, data_root, resolve_path
 from evals.embedded import resolve_model_path
 from evals.engine import Engine, ProgressSink, ResponseCache
 from evals.errors import ConfigError
+from evals.judging.judge import Judge, build_judge
 from evals.manifest import build_manifest, write_json
 from evals.records import (
     SCHEMA_VERSION,
@@ -35,6 +44,7 @@ from evals.records import (
     Mode,
     ModelKind,
     Request,
+    Response,
     Sample,
     SampleResult,
     prompt_to_json,
@@ -50,6 +60,8 @@ class PlannedBenchmark:
     ctx: BenchmarkContext
     samples: list[Sample]
     requests: list[list[Request]]
+    """Round one; multi-turn benchmarks add later rounds as answers arrive."""
+    max_tokens: int | None = None
 
     def prompt_hash(self) -> str:
         h = hashlib.sha256()
@@ -106,10 +118,11 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
             shots=bench.default_shots if line.shots is None else line.shots,
             limit=limit if limit is not None else line.limit,
             max_tokens=line.max_tokens,
+            judge_order=line.judge_order,
         )
         samples = select(bench.load(ctx), ctx.limit)
         requests = [[_cap(r, max_tokens) for r in bench.requests(s, ctx)] for s in samples]
-        planned.append(PlannedBenchmark(bench, ctx, samples, requests))
+        planned.append(PlannedBenchmark(bench, ctx, samples, requests, max_tokens))
     return PlannedSuite(suite, run_dir, planned)
 
 
@@ -123,6 +136,8 @@ def cache_path(config: EvalsConfig, config_dir: Path) -> Path:
 
 
 BackendBuilder = Callable[[BackendSpec], Backend]
+Conversations = dict[int, list[list[Request]]]
+"""Every request of every sample, all rounds, keyed by ``id()`` of its PlannedBenchmark."""
 
 
 def run_model(
@@ -134,16 +149,19 @@ def run_model(
     limit: int | None = None,
     max_tokens: int | None = None,
     backend_builder: BackendBuilder | None = None,
+    judge_builder: BackendBuilder | None = None,
     progress: ProgressSink | None = None,
     retry_backoff_s: float = 1.0,
 ) -> list[RunOutcome]:
-    """Evaluate one checkpoint on several suites with a single engine."""
+    """Evaluate one checkpoint on several suites with a single engine; then, if any
+    benchmark is judged, unload it and let the judge score the answers."""
     data_dir = data_root(config, config_dir)
     plans = [
         plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit,
                    max_tokens)
         for s in suites
     ]
+    _check_judge(config, plans)
     model_path = model.path if config.runner.backend in ("openai", "mock") else (
         resolve_model_path(model.path)
     )
@@ -159,45 +177,131 @@ def run_model(
         manifests[plan.run_dir] = build_manifest(config, model, model_path, plan, backend,
                                                  status="running")
         write_json(plan.run_dir / "manifest.json", manifests[plan.run_dir])
+    judge: Judge | None = None
     try:
-        answers = engine.run([r for p in plans for b in p.benchmarks for rs in b.requests
-                              for r in rs])
-        outcomes = [_score_suite(p, answers) for p in plans]
+        try:
+            answers, convs = _converse(engine, [b for p in plans for b in p.benchmarks])
+        finally:
+            backend.close()  # before a local judge loads into the same memory
+        if config.judge is not None and any(_judged(p) for p in plans):
+            judge = build_judge(config.judge, config.runner, cache, judge_builder, progress)
+        outcomes = [_score_suite(p, answers, convs, judge) for p in plans]
     finally:
         cache.close()
-        backend.close()
+        if judge is not None:
+            judge.close()
     for plan in plans:
         manifest = manifests[plan.run_dir]
         manifest.update(status="complete", wall_seconds=round(time.time() - started, 2),
                         engine=engine.stats.__dict__)
+        if judge is not None and _judged(plan):
+            manifest["judge"] = {**judge.identity(), "engine": judge.engine.stats.__dict__}
         write_json(plan.run_dir / "manifest.json", manifest)
     return outcomes
 
 
-def _score_suite(plan: PlannedSuite, answers: dict[str, Any]) -> RunOutcome:
+def _judged(plan: PlannedSuite) -> list[PlannedBenchmark]:
+    return [b for b in plan.benchmarks if isinstance(b.benchmark, Judged)]
+
+
+def _check_judge(config: EvalsConfig, plans: Sequence[PlannedSuite]) -> None:
+    """Fail before the model loads, not after hours of generation."""
+    names = sorted({b.benchmark.name for p in plans for b in _judged(p)})
+    if names and config.judge is None:
+        raise ConfigError(
+            f"evals.yaml: benchmarks {', '.join(names)} are scored by a judge model; add a "
+            "'judge:' section (name, backend, path; see README) or drop them from the suite"
+        )
+
+
+MAX_ROUNDS = 64
+
+
+def _converse(
+    engine: Engine, planned: Sequence[PlannedBenchmark]
+) -> tuple[dict[str, Response], Conversations]:
+    """All first-round requests in one engine call, then one call per further round, each
+    batched across every multi-turn sample that still has something to ask."""
+    convs: Conversations = {id(pb): [list(rs) for rs in pb.requests] for pb in planned}
+    answers = engine.run([r for pb in planned for rs in convs[id(pb)] for r in rs])
+    multi = [pb for pb in planned if isinstance(pb.benchmark, MultiTurn)]
+    for _ in range(MAX_ROUNDS):
+        new: list[Request] = []
+        for pb in multi:
+            assert isinstance(pb.benchmark, MultiTurn)
+            for sample, reqs in zip(pb.samples, convs[id(pb)], strict=True):
+                more = pb.benchmark.follow_up(
+                    sample, [answers[request_key(r)] for r in reqs], pb.ctx
+                )
+                more = [_cap(r, pb.max_tokens) for r in more]
+                reqs.extend(more)
+                new.extend(more)
+        if not new:
+            return answers, convs
+        answers.update(engine.run(new))
+    raise ConfigError(f"multi-turn benchmarks asked for more than {MAX_ROUNDS} rounds")
+
+
+def _score_suite(plan: PlannedSuite, answers: dict[str, Response], convs: Conversations,
+                 judge: Judge | None) -> RunOutcome:
+    """Benchmarks without a judge are scored and written first, so a judge that fails
+    (endpoint down, quota) loses nothing that was already computed."""
     pred_dir = plan.run_dir / "predictions"
     pred_dir.mkdir(parents=True, exist_ok=True)
-    results: list[BenchmarkResult] = []
-    for pb in plan.benchmarks:
-        sample_results = []
-        with (pred_dir / f"{pb.benchmark.name}.jsonl").open("w", encoding="utf-8") as f:
-            for sample, reqs in zip(pb.samples, pb.requests, strict=True):
-                responses = [answers[request_key(r)] for r in reqs]
-                score = pb.benchmark.score(sample, responses, pb.ctx)
-                sr = SampleResult(
-                    sample_id=sample.id,
-                    group=pb.benchmark.group(sample),
-                    prompt=_prompt_of(reqs),
-                    target=sample.target,
-                    outputs=tuple(r.text if isinstance(r, GenerateResponse) else
-                                  f"{r.logprob:.4f}" for r in responses),
-                    score=score,
-                )
-                f.write(json.dumps(sr.to_json(), ensure_ascii=False) + "\n")
-                sample_results.append(sr)
-        results.append(summarize(pb.benchmark, pb.ctx, sample_results))
-        _write_results(plan, results)
-    return RunOutcome(plan.run_dir, results)
+    results: dict[str, BenchmarkResult] = {}
+    order = sorted(plan.benchmarks, key=lambda pb: isinstance(pb.benchmark, Judged))
+    for pb in order:
+        responses = [[answers[request_key(r)] for r in reqs] for reqs in convs[id(pb)]]
+        if isinstance(pb.benchmark, Judged):
+            assert judge is not None
+            results[pb.benchmark.name] = _score_judged(pb, convs[id(pb)], responses, judge,
+                                                       pred_dir)
+        else:
+            scores = [pb.benchmark.score(s, rs, pb.ctx) for s, rs in zip(pb.samples, responses,
+                                                                         strict=True)]
+            sample_results = _write_predictions(pb, convs[id(pb)], responses, scores, pred_dir)
+            results[pb.benchmark.name] = summarize(pb.benchmark, pb.ctx, sample_results)
+        _write_results(plan, [results[b.benchmark.name] for b in plan.benchmarks
+                              if b.benchmark.name in results])
+    return RunOutcome(plan.run_dir, [results[b.benchmark.name] for b in plan.benchmarks])
+
+
+def _score_judged(pb: PlannedBenchmark, convs: list[list[Request]],
+                  responses: list[list[Response]], judge: Judge,
+                  pred_dir: Path) -> BenchmarkResult:
+    bench = pb.benchmark
+    assert isinstance(bench, Judged)
+    asks = [bench.judge_requests(s, rs, pb.ctx) for s, rs in zip(pb.samples, responses,
+                                                                 strict=True)]
+    run = judge.run([r for rs in asks for r in rs])
+    scores = []
+    for sample, rs, jreqs in zip(pb.samples, responses, asks, strict=True):
+        verdicts = [run.answers[request_key(r)] for r in jreqs]
+        scores.append(bench.score_judged(
+            sample, rs, [v for v in verdicts if isinstance(v, GenerateResponse)], pb.ctx))
+    sample_results = _write_predictions(pb, convs, responses, scores, pred_dir)
+    return replace(summarize(bench, pb.ctx, sample_results),
+                   judge=judge.usage(run, sample_results))
+
+
+def _write_predictions(pb: PlannedBenchmark, convs: list[list[Request]],
+                       responses: list[list[Response]], scores: list[Any],
+                       pred_dir: Path) -> list[SampleResult]:
+    sample_results = []
+    with (pred_dir / f"{pb.benchmark.name}.jsonl").open("w", encoding="utf-8") as f:
+        for sample, reqs, rs, score in zip(pb.samples, convs, responses, scores, strict=True):
+            sr = SampleResult(
+                sample_id=sample.id,
+                group=pb.benchmark.group(sample),
+                prompt=_prompt_of(reqs),
+                target=sample.target,
+                outputs=tuple(r.text if isinstance(r, GenerateResponse) else
+                              f"{r.logprob:.4f}" for r in rs),
+                score=score,
+            )
+            f.write(json.dumps(sr.to_json(), ensure_ascii=False) + "\n")
+            sample_results.append(sr)
+    return sample_results
 
 
 def _prompt_of(reqs: Sequence[Request]) -> str | list[dict[str, str]]:

@@ -20,6 +20,7 @@ from evals.records import (
     GenerationParams,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
+    TokenLogprobs,
 )
 
 DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
@@ -96,10 +97,14 @@ class HFBackend:
                 stop_strings=list(params.stop) or None,
                 tokenizer=self.tokenizer,
                 pad_token_id=pad,
+                output_logits=params.logprobs > 0,
+                return_dict_in_generate=True,
             )
+        tops = self._top_logprobs(out.logits, params.logprobs) if params.logprobs else None
+        out = out.sequences
         responses = []
         eos = self.tokenizer.eos_token_id
-        for ids, row in zip(batch, out[:, width:].tolist(), strict=True):
+        for b, (ids, row) in enumerate(zip(batch, out[:, width:].tolist(), strict=True)):
             if eos in row:
                 row = row[: row.index(eos) + 1]
             while row and row[-1] == pad and pad != eos:
@@ -107,10 +112,25 @@ class HFBackend:
             text = self.tokenizer.decode(row, skip_special_tokens=True)
             text, stopped = truncate_at_stop(text, params.stop)
             finished = stopped or (bool(row) and row[-1] == eos)
-            responses.append(
-                GenerateResponse(text, len(ids), len(row), "stop" if finished else "length")
-            )
+            responses.append(GenerateResponse(
+                text, len(ids), len(row), "stop" if finished else "length",
+                tuple(tops[b][: len(row)]) if tops else (),
+            ))
         return responses
+
+    def _top_logprobs(self, logits: Any, k: int) -> list[list[TokenLogprobs]]:
+        """Top-k log-probabilities of the raw next-token distribution at each step, as vLLM
+        returns them by default (before temperature or other processors)."""
+        torch = self._torch
+        steps = [torch.log_softmax(step.float(), dim=-1).topk(k) for step in logits]
+        rows: list[list[TokenLogprobs]] = []
+        for b in range(logits[0].shape[0]):
+            rows.append([
+                tuple((self.tokenizer.decode([int(t)]), float(v))
+                      for v, t in zip(st.values[b].tolist(), st.indices[b].tolist(), strict=True))
+                for st in steps
+            ])
+        return rows
 
     def loglikelihood(
         self, requests: Sequence[LoglikelihoodRequest]

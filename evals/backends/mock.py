@@ -14,7 +14,8 @@ from evals.records import (
     prompt_to_json,
 )
 
-GenerateScript = Callable[[GenerateRequest], str]
+GenerateScript = Callable[[GenerateRequest], str | GenerateResponse]
+"""A script returns the text, or a whole response (a judge's logprobs, token counts)."""
 LoglikelihoodScript = Callable[[LoglikelihoodRequest], float]
 
 
@@ -63,6 +64,9 @@ class MockBackend:
         for r in requests:
             self._tick()
             raw = self.generate_fn(r)
+            if isinstance(raw, GenerateResponse):
+                out.append(raw)
+                continue
             text, stopped = truncate_at_stop(raw, r.params.stop)
             words = len(text.split())
             out.append(GenerateResponse(text, 0, words, "stop" if stopped else "length"))

@@ -24,6 +24,7 @@ from evals.records import (
     LoglikelihoodRequest,
     LoglikelihoodResponse,
     TextPrompt,
+    TokenLogprobs,
 )
 
 T = TypeVar("T")
@@ -96,11 +97,18 @@ class OpenAIBackend:
                                 "top_p": p.top_p, "seed": p.seed}
         if p.stop:
             body["stop"] = list(p.stop)
+        chat = isinstance(r.prompt, ChatPrompt)
+        if p.logprobs:
+            body.update({"logprobs": True, "top_logprobs": p.logprobs} if chat
+                        else {"logprobs": p.logprobs})
         if isinstance(r.prompt, ChatPrompt):
             body["messages"] = [{"role": m.role, "content": m.content} for m in r.prompt.messages]
             data = self._post("/chat/completions", body)
             choice = data["choices"][0]
-            text = (choice.get("message") or {}).get("content") or ""
+            message = choice.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(text, str):
+                raise _Transient("chat completion without message content")
         else:
             body["prompt"] = r.prompt.text
             data = self._post("/completions", body)
@@ -112,6 +120,7 @@ class OpenAIBackend:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             output_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=str(choice.get("finish_reason")),
+            top_logprobs=_tops(choice.get("logprobs"), chat) if p.logprobs else (),
         )
 
     def _loglikelihood_one(self, r: LoglikelihoodRequest) -> LoglikelihoodResponse:
@@ -155,6 +164,21 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _tops(logprobs: Any, chat: bool) -> tuple[TokenLogprobs, ...]:
+    """Chat: ``content[i].top_logprobs[j] = {token, logprob}``; completions:
+    ``top_logprobs[i] = {token: logprob}``. A server that ignores the option yields ()."""
+    if not isinstance(logprobs, dict):
+        return ()
+    try:
+        if chat:
+            return tuple(tuple((str(t["token"]), float(t["logprob"])) for t in pos["top_logprobs"])
+                         for pos in logprobs.get("content") or ())
+        return tuple(tuple((str(t), float(v)) for t, v in pos.items())
+                     for pos in logprobs.get("top_logprobs") or ())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _Transient(f"unreadable logprobs ({exc})") from None
 
 
 @BACKENDS.register("openai")

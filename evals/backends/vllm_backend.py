@@ -18,6 +18,7 @@ from evals.records import (
     GenerateResponse,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
+    TokenLogprobs,
 )
 
 
@@ -92,6 +93,7 @@ class VLLMBackend:
                     max_tokens=max(1, min(p.max_tokens, self.encoder.max_len - len(ids))),
                     stop=list(p.stop) or None,
                     seed=p.seed,
+                    logprobs=p.logprobs or None,
                 )
             )
         outs = self.llm.generate(prompts, params, use_tqdm=False)
@@ -101,8 +103,9 @@ class VLLMBackend:
                 prompt_tokens=len(o.prompt_token_ids or []),
                 output_tokens=len(o.outputs[0].token_ids),
                 finish_reason=str(o.outputs[0].finish_reason),
+                top_logprobs=_tops(o.outputs[0].logprobs, r.params.logprobs),
             )
-            for o in outs
+            for o, r in zip(outs, requests, strict=True)
         ]
 
     def loglikelihood(
@@ -134,6 +137,18 @@ class VLLMBackend:
 
     def close(self) -> None:
         del self.llm
+
+
+def _tops(logprobs: Any, k: int) -> tuple[TokenLogprobs, ...]:
+    """vLLM gives, per generated token, {token id: Logprob} for the top k plus the sampled
+    token; keep the k best by rank as (text, logprob)."""
+    if not k or not logprobs:
+        return ()
+    out = []
+    for step in logprobs:
+        best = sorted(step.values(), key=lambda lp: lp.rank)[:k]
+        out.append(tuple((str(lp.decoded_token), float(lp.logprob)) for lp in best))
+    return tuple(out)
 
 
 @BACKENDS.register("vllm")

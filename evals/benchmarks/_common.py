@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from evals.records import (
     ChatPrompt,
@@ -18,6 +22,18 @@ from evals.records import (
 )
 
 LETTERS = "ABCDEFGHIJ"
+
+
+def read_text(path: Path) -> str:
+    """A data file's text, gunzipped when it ends in .gz (large shared files are)."""
+    raw = path.read_bytes()
+    return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """JSON lines split on "\n" only: str.splitlines() would also split on U+0085 and
+    U+2028, which occur inside some records."""
+    return [json.loads(line) for line in read_text(path).split("\n") if line.strip()]
 
 
 @dataclass(frozen=True)

@@ -334,7 +334,9 @@ SUB_GROUPS = {
 class AGIEvalMetric(Metric):
     """The naive average over subsets, plus OpenCompass's Chinese/English/Gaokao averages."""
 
-    def secondary(self, results: Sequence[SampleResult]) -> tuple[MetricValue, ...]:
+    def secondary(
+        self, results: Sequence[SampleResult], ctx: BenchmarkContext | None = None
+    ) -> tuple[MetricValue, ...]:
         out = []
         for name, tasks in SUB_GROUPS.items():
             subset = [r for r in results if r.group in tasks]

@@ -8,11 +8,13 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from evals.errors import DataError
 from evals.records import (
     BenchmarkResult,
+    GenerateRequest,
+    GenerateResponse,
     MetricValue,
     Mode,
     ModelKind,
@@ -26,6 +28,7 @@ from evals.registry import Registry
 
 S = TypeVar("S", bound=Sample)
 S_co = TypeVar("S_co", bound=Sample, covariant=True)
+S_contra = TypeVar("S_contra", bound=Sample, contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class BenchmarkContext:
     shots: int
     limit: int | None = None
     max_tokens: int | None = None
+    # Pairwise judged protocols: both answer orders, or one order drawn per sample from a
+    # fixed seed (AlpacaEval's default). None = the benchmark's own default.
+    judge_order: Literal["both", "random"] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class Metric:
     name: str
     higher_is_better: bool = True
     by_group: bool = False
+    # Per-sample values are fractions shown as percentages; judge grades (1-10) keep their scale.
+    scale: float = 100.0
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         values = [r.score.value for r in results]
@@ -63,11 +71,14 @@ class Metric:
             stats = [_mean_stderr(v) for v in groups.values()]
             value = sum(m for m, _ in stats) / len(stats)
             se = math.sqrt(sum(s * s for _, s in stats)) / len(stats)
-        return MetricValue(self.name, 100 * value, 100 * se, self.higher_is_better)
+        return MetricValue(self.name, self.scale * value, self.scale * se, self.higher_is_better)
 
-    def secondary(self, results: Sequence[SampleResult]) -> tuple[MetricValue, ...]:
+    def secondary(
+        self, results: Sequence[SampleResult], ctx: BenchmarkContext | None = None
+    ) -> tuple[MetricValue, ...]:
         """Summary scores the report prints beside the primary one (L-Eval's Close/Open,
-        LongBench's six categories); none by default."""
+        LongBench's six categories); none by default. ``ctx`` gives corpus-level metrics
+        their data (AlpacaEval's length-control reference frame)."""
         return ()
 
 
@@ -103,6 +114,37 @@ class Benchmark(Protocol[S]):
     def group(self, sample: S) -> str: ...
 
 
+@runtime_checkable
+class MultiTurn(Protocol[S_contra]):
+    """A benchmark whose samples take several rounds of engine calls (MT-Bench's second turn
+    sees the first answer). Each round is batched across all samples of the run."""
+
+    def follow_up(
+        self, sample: S_contra, responses: Sequence[Response], ctx: BenchmarkContext
+    ) -> list[Request]:
+        """The next round's requests given every response so far; [] when the sample is done."""
+        ...
+
+
+@runtime_checkable
+class Judged(Protocol[S_contra]):
+    """A benchmark scored by a judge model: after the evaluated model has answered every
+    sample (and has been unloaded), the judge answers ``judge_requests``; ``score_judged``
+    turns its outputs into a Score carrying one ``Judgement`` per call."""
+
+    def judge_requests(
+        self, sample: S_contra, responses: Sequence[Response], ctx: BenchmarkContext
+    ) -> list[GenerateRequest]: ...
+
+    def score_judged(
+        self,
+        sample: S_contra,
+        responses: Sequence[Response],
+        verdicts: Sequence[GenerateResponse],
+        ctx: BenchmarkContext,
+    ) -> Score: ...
+
+
 BENCHMARKS: Registry[Benchmark[Any]] = Registry("benchmark")
 
 
@@ -128,8 +170,11 @@ def summarize(
     for r in results:
         for name, value in r.score.extras:
             extras.setdefault(name, []).append(value)
-    secondary = list(benchmark.metric.secondary(results))
+    secondary = list(benchmark.metric.secondary(results, ctx))
+    reported = {m.name for m in secondary}
     for name, vals in extras.items():
+        if name in reported:  # the metric aggregates this extra its own way (weighted, ...)
+            continue
         m, se = _mean_stderr(vals)
         secondary.append(MetricValue(name, 100 * m, 100 * se))
     groups: dict[str, list[float]] = {}
@@ -144,7 +189,8 @@ def summarize(
         secondary=tuple(secondary),
         parse_failures=sum(r.score.parse_failed for r in results),
         groups=tuple(
-            (g, 100 * sum(v) / len(v), len(v)) for g, v in sorted(groups.items()) if g
+            (g, benchmark.metric.scale * sum(v) / len(v), len(v))
+            for g, v in sorted(groups.items()) if g
         ),
     )
 

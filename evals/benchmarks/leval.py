@@ -277,7 +277,9 @@ class LEvalMetric(Metric):
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         return as_metric(self.name, naive_mean(list(self.task_stats(results).values())))
 
-    def secondary(self, results: Sequence[SampleResult]) -> tuple[MetricValue, ...]:
+    def secondary(
+        self, results: Sequence[SampleResult], ctx: BenchmarkContext | None = None
+    ) -> tuple[MetricValue, ...]:
         """Table 15's Close and Open."""
         cats = category_values(self.task_stats(results), CATEGORIES)
         return tuple(as_metric(name, stat) for name, stat in cats.items())

@@ -302,7 +302,9 @@ class LongBenchMetric(Metric):
         cats = category_values(group_stats(results), CATEGORIES)
         return as_metric(self.name, naive_mean(list(cats.values())))
 
-    def secondary(self, results: Sequence[SampleResult]) -> tuple[MetricValue, ...]:
+    def secondary(
+        self, results: Sequence[SampleResult], ctx: BenchmarkContext | None = None
+    ) -> tuple[MetricValue, ...]:
         """The six category scores (Table 15's Single / Multi / Summ / FSL / Syn / Code)."""
         cats = category_values(group_stats(results), CATEGORIES)
         return tuple(as_metric(name, stat) for name, stat in cats.items())

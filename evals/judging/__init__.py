@@ -1,0 +1,1 @@
+"""The judge layer: a scorer with an injected, named model (see ``judge.py``)."""
