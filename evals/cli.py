@@ -152,6 +152,7 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
                                  max_tokens=max_tokens, progress=RichProgress()):
             out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
             _print_dimensions(outcome.run_dir)
+            _print_judge(outcome.results)
             console.print(f"run directory: {outcome.run_dir}")
 
 
@@ -202,6 +203,26 @@ def show(run_dir: Path) -> None:
         title = f"{m['model']['name']} · {m['suite']['name']} · {m['backend']} · {m['status']}"
     out.print(results_table(title, results))
     _print_dimensions(run_dir)
+    _print_judge(results)
+
+
+def _print_judge(results: Sequence[BenchmarkResult]) -> None:
+    judged = [r for r in results if r.judge is not None]
+    if not judged:
+        return
+    table = Table(title="judge (unreadable verdicts are left out of the scores)")
+    cols = ("benchmark", "judge", "calls", "cached", "unreadable", "prompt tok", "output tok",
+            "cost $", "flip %", "seconds")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("benchmark", "judge") else "right")
+    for r in judged:
+        j = r.judge
+        assert j is not None
+        flip = f"{j.flip_rate:.1f} (n={j.flip_pairs})" if j.flip_rate is not None else "—"
+        table.add_row(r.benchmark, j.judge, str(j.calls), str(j.cached), str(j.parse_failures),
+                      f"{j.prompt_tokens:,}", f"{j.output_tokens:,}", f"{j.cost_usd:.4f}", flip,
+                      f"{j.seconds:.1f}")
+    out.print(table)
 
 
 def _print_dimensions(run_dir: Path) -> None:

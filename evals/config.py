@@ -70,6 +70,9 @@ class JudgeConfig(_Strict):
     ``embedded:`` name of a local judge."""
     openai: OpenAIConfig = OpenAIConfig()
     max_retries: int = Field(default=5, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Cap on the judge's output tokens (smoke runs with a small judge; a real judge needs
+    its protocol's budget, or its verdict is cut off and unreadable)."""
     batch_size: int = Field(default=64, ge=1)
     """Verdicts committed to the cache per batch: a killed run re-asks at most this many."""
     retry_backoff_s: float = Field(default=2.0, ge=0)

@@ -60,8 +60,12 @@ class Stub(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": 3, "completion_tokens": 2}
         if self.path.endswith("/chat/completions"):
             text = "chat:" + body["messages"][-1]["content"]
-            return self._reply(200, json.dumps({"choices": [{"message": {"content": text},
-                               "finish_reason": "stop"}], "usage": usage}).encode())
+            choice: dict[str, object] = {"message": {"content": text}, "finish_reason": "stop"}
+            if body.get("logprobs"):
+                tops = [{"token": "M", "logprob": -0.1}, {"token": "m", "logprob": -2.5}]
+                choice["logprobs"] = {"content": [{"token": "M", "logprob": -0.1,
+                                                   "top_logprobs": tops[: body["top_logprobs"]]}]}
+            return self._reply(200, json.dumps({"choices": [choice], "usage": usage}).encode())
         if body.get("echo"):
             # prompt "ab" + " c": three tokens "a", "b", " c", plus one generated token
             lp = {"tokens": ["a", "b", " c", "x"], "token_logprobs": [None, -1.0, -2.0, -0.1],
@@ -69,8 +73,9 @@ class Stub(BaseHTTPRequestHandler):
                   "top_logprobs": [None, {"b": -1.0}, {" d": -0.5, " c": -2.0}, {"x": -0.1}]}
             return self._reply(200, json.dumps({"choices": [{"text": "ab cx", "logprobs": lp}],
                                                 "usage": usage}).encode())
+        lps = {"top_logprobs": [{"x": -0.2, "y": -1.7}]} if body.get("logprobs") else None
         return self._reply(200, json.dumps({"choices": [{"text": "gen:" + body["prompt"],
-                           "finish_reason": "length"}], "usage": usage}).encode())
+                           "finish_reason": "length", "logprobs": lps}], "usage": usage}).encode())
 
 
 @pytest.fixture()
@@ -125,3 +130,27 @@ def test_loglikelihood_from_echoed_logprobs(server: str) -> None:
     (resp,) = _backend(server).loglikelihood([LoglikelihoodRequest(TextPrompt("ab"), " c")])
     assert resp == LoglikelihoodResponse(logprob=-2.0, tokens=1, is_greedy=False,
                                          context_logprob=-1.0, context_tokens=2)
+
+
+def test_top_logprobs_from_chat_and_completions(server: str) -> None:
+    """A judge's preference weights: chat returns content[i].top_logprobs, completions a
+    token -> logprob map per position; both become (token, logprob) pairs."""
+    p = GenerationParams(max_tokens=1, logprobs=2)
+    chat, text = _backend(server).generate([
+        GenerateRequest(ChatPrompt((Message("user", "judge"),)), p),
+        GenerateRequest(TextPrompt("judge"), p)])
+    assert chat.top_logprobs == ((("M", -0.1), ("m", -2.5)),)
+    assert text.top_logprobs == ((("x", -0.2), ("y", -1.7)),)
+    assert Stub.seen[0]["top_logprobs"] == 2 or Stub.seen[1]["top_logprobs"] == 2
+    plain = _backend(server).generate([GenerateRequest(TextPrompt("t"), GenerationParams(4))])
+    assert plain[0].top_logprobs == ()
+
+
+def test_request_keys_unchanged_by_the_logprobs_field() -> None:
+    """Responses cached before ``GenerationParams.logprobs`` existed stay valid: a request
+    without logprobs hashes as it did (key computed at commit e109fc6)."""
+    r = GenerateRequest(ChatPrompt((Message("user", "hi"),)),
+                        GenerationParams(max_tokens=8, stop=("x",)))
+    assert request_key(r) == "76b7b95fd6c25e84370c7d72c3af08685009cdb1eb3a34cce67df00df7951b0e"
+    with_lp = GenerateRequest(r.prompt, GenerationParams(max_tokens=8, stop=("x",), logprobs=5))
+    assert request_key(with_lp) != request_key(r)

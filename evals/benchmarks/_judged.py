@@ -46,11 +46,12 @@ def answer_params(ctx: BenchmarkContext, default_max_tokens: int,
 
 class JudgeGrade(Metric):
     """The mean of every readable grade (FastChat's MT-Bench score: turn-level, judgements
-    that could not be parsed left out and counted), on the judge's own 1-10 scale."""
+    that could not be parsed left out and counted), on the judge's own 1-10 scale; NaN when
+    no verdict was readable, rather than a score nobody gave."""
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         grades = [j.value for r in results for j in r.score.judgements if j.value is not None]
-        value, se = _mean_stderr(grades)
+        value, se = _mean_stderr(grades) if grades else (math.nan, math.nan)
         return MetricValue(self.name, value, se, self.higher_is_better)
 
 
@@ -111,7 +112,7 @@ class WinRate(Metric):
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         values = [r.score.value for r in results if r.score.weight > 0]
-        value, se = _mean_stderr(values)
+        value, se = _mean_stderr(values) if values else (math.nan, math.nan)
         return MetricValue(self.name, 100 * value, 100 * se, self.higher_is_better)
 
 

@@ -179,7 +179,8 @@ def summarize(
         secondary.append(MetricValue(name, 100 * m, 100 * se))
     groups: dict[str, list[float]] = {}
     for r in results:
-        groups.setdefault(r.group, []).append(r.score.value)
+        if r.score.weight > 0:  # weight 0: a judged sample with no readable verdict
+            groups.setdefault(r.group, []).append(r.score.value)
     return BenchmarkResult(
         benchmark=benchmark.name,
         mode=ctx.mode,

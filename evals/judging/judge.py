@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from evals.backends.base import BACKENDS, Backend, BackendSpec
@@ -79,14 +79,16 @@ class Judge:
         return out
 
     def run(self, requests: Sequence[GenerateRequest]) -> JudgeRun:
+        """Answers keyed by the requests as the benchmark made them (before any cap)."""
+        sent = {request_key(r): _cap(r, self.cfg.max_tokens) for r in requests}
         cached_before = self.engine.stats.cached
         t0 = time.perf_counter()
-        answers = self.engine.run(requests)
-        unique = {request_key(r) for r in requests}
-        gen = [a for k, a in answers.items() if k in unique and isinstance(a, GenerateResponse)]
+        got = self.engine.run(list(sent.values()))
+        answers = {k: got[request_key(r)] for k, r in sent.items()}
+        gen = [a for a in answers.values() if isinstance(a, GenerateResponse)]
         return JudgeRun(
             answers=answers,
-            calls=len(unique),
+            calls=len(sent),
             cached=self.engine.stats.cached - cached_before,
             seconds=time.perf_counter() - t0,
             prompt_tokens=sum(a.prompt_tokens for a in gen),
@@ -122,6 +124,12 @@ def build_judge(cfg: JudgeConfig, runner: RunnerConfig, cache: ResponseCache | N
     spec = judge_spec(cfg, runner)
     backend = (builder or BACKENDS.get(cfg.backend))(spec)
     return Judge(cfg, backend, cache, progress)
+
+
+def _cap(request: GenerateRequest, max_tokens: int | None) -> GenerateRequest:
+    if max_tokens is None or request.params.max_tokens <= max_tokens:
+        return request
+    return replace(request, params=replace(request.params, max_tokens=max_tokens))
 
 
 Side = Literal["model", "baseline", "tie"]
