@@ -233,7 +233,7 @@ class AlignBenchScore(JudgeGrade):
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         overall = mean_of(list(group_stats(category_stats(results)).values()))
-        value, se = overall if overall is not None else (0.0, 0.0)
+        value, se = overall if overall is not None else (math.nan, math.nan)
         return MetricValue(self.name, value, se, self.higher_is_better)
 
     def secondary(

@@ -231,8 +231,8 @@ def pooled_win_rate(results: Sequence[SampleResult]) -> tuple[float, float]:
         if values:
             clusters.append((sum(values), len(values)))
     total = sum(k for _, k in clusters)
-    if not total:
-        return 0.0, 0.0
+    if not total:  # no readable verdict: no rate, rather than a 0 nobody gave
+        return math.nan, math.nan
     mean = sum(s for s, _ in clusters) / total
     n = len(clusters)
     if n < 2:
