@@ -30,13 +30,13 @@ from tests.fault_proxy import GARBAGE_TEXT, TRANSIENT, FaultProxy
 pytestmark = pytest.mark.slow
 
 SERVED = "smollm2"
-JUDGE_TIMEOUT_S = 30.0
+JUDGE_TIMEOUT_S = 20.0
 
 PROTOCOLS: dict[str, dict[str, object]] = {
-    "mt_bench": {"limit": 3},
-    "alpaca_eval": {"limit": 4, "judge_order": "both"},
-    "compass_arena": {"limit": 3},
-    "alignbench": {"limit": 2},
+    "mt_bench": {"limit": 2},
+    "alpaca_eval": {"limit": 3, "judge_order": "both"},
+    "compass_arena": {"limit": 2},
+    "alignbench": {"limit": 1},
     "ifeval": {"limit": 3},
 }
 
@@ -93,7 +93,7 @@ def _config(tmp: Path, data: Path, model_url: str, judge_url: str) -> EvalsConfi
         judge=JudgeConfig(name="smollm2-judge", backend="openai", path=SERVED,
                           openai=OpenAIConfig(base_url=judge_url, concurrency=4,
                                               timeout_s=JUDGE_TIMEOUT_S),
-                          max_retries=4, retry_backoff_s=0.2, max_tokens=48,
+                          max_retries=4, retry_backoff_s=0.2, max_tokens=32,
                           price_prompt_per_mtok=10.0, price_completion_per_mtok=30.0),
     )
 
@@ -113,7 +113,7 @@ def test_protocols_through_vllm_serve_and_a_faulty_proxy(server: str, merged_dat
             suite = SuiteSpec.model_validate({"name": name,
                                               "benchmarks": [{"name": name, **settings}]})
             t0 = time.perf_counter()
-            (outcome,) = run_model(config, tmp_path, model, [suite], max_tokens=48,
+            (outcome,) = run_model(config, tmp_path, model, [suite], max_tokens=32,
                                    retry_backoff_s=0.2)
             wall = time.perf_counter() - t0
             (res,) = outcome.results
@@ -159,16 +159,16 @@ def test_local_judge_run_by_our_engine(merged_data_dir: Path, tmp_path: Path) ->
                           path="embedded:smollm2-135m-instruct", max_tokens=16),
     )
     suite = SuiteSpec.model_validate({"name": "local", "benchmarks": [
-        {"name": "alpaca_eval", "limit": 3, "judge_order": "both"},
-        {"name": "mt_bench", "limit": 1}]})
+        {"name": "alpaca_eval", "limit": 2, "judge_order": "both"}]})
     (outcome,) = run_model(config, tmp_path, config.models[0], [suite],
                            backend_builder=lambda spec: MockBackend(
                                generate_fn=lambda r: "Hello! Here is a short answer."))
     alpaca = _predictions(outcome.run_dir, "alpaca_eval")
-    values = [j.value for p in alpaca for j in p.score.judgements]
-    assert len(values) == 6
-    readable = [v for v in values if v is not None]
-    assert readable and all(0.0 <= v <= 1.0 for v in readable)
-    assert any(0.0 < v < 1.0 for v in readable)  # weighted by logprobs, not a 0/1 verdict
+    judgements = [j for p in alpaca for j in p.score.judgements]
+    assert len(judgements) == 4
+    readable = [j for j in judgements if j.value is not None]
+    assert readable and all(0.0 <= (j.value or 0) <= 1.0 for j in readable)
+    # read from the judge's first-token logprobs, not from its text
+    assert all((j.verdict or "").startswith("P(m)=") for j in readable)
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert manifest["judge"]["backend"] == "hf" and manifest["judge"]["name"] == "smollm2-local"

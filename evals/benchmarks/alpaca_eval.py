@@ -210,7 +210,8 @@ def _judgement(order: str, verdict: GenerateResponse) -> Judgement:
     if p is None:
         return Judgement(order, verdict.text, None, None)
     model_share = p if order == MODEL_FIRST else 1 - p
-    return Judgement(order, verdict.text, f"P(m)={p:.4f}", model_share)
+    read = f"P(m)={p:.4f}" if verdict.top_logprobs else f"text {verdict.text.strip()[:1]}"
+    return Judgement(order, verdict.text, read, model_share)
 
 
 def _text(response: Response) -> str:
