@@ -207,21 +207,19 @@ def show(run_dir: Path) -> None:
 
 
 def _print_judge(results: Sequence[BenchmarkResult]) -> None:
-    judged = [r for r in results if r.judge is not None]
+    judged = [(r.benchmark, r.judge) for r in results if r.judge is not None]
     if not judged:
         return
-    table = Table(title="judge (unreadable verdicts are left out of the scores)")
-    cols = ("benchmark", "judge", "calls", "cached", "unreadable", "prompt tok", "output tok",
-            "cost $", "flip %", "seconds")
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("benchmark", "judge") else "right")
-    for r in judged:
-        j = r.judge
-        assert j is not None
-        flip = f"{j.flip_rate:.1f} (n={j.flip_pairs})" if j.flip_rate is not None else "—"
-        table.add_row(r.benchmark, j.judge, str(j.calls), str(j.cached), str(j.parse_failures),
-                      f"{j.prompt_tokens:,}", f"{j.output_tokens:,}", f"{j.cost_usd:.4f}", flip,
-                      f"{j.seconds:.1f}")
+    judges = ", ".join(sorted({j.judge for _, j in judged}))
+    table = Table(title=f"judge {judges} (unreadable verdicts are left out of the scores)")
+    for col in ("benchmark", "calls", "cached", "unreadable", "tokens in/out", "cost $",
+                "flip %", "s"):
+        table.add_column(col, justify="left" if col == "benchmark" else "right")
+    for name, j in judged:
+        flip = f"{j.flip_rate:.0f} (n={j.flip_pairs})" if j.flip_rate is not None else "—"
+        table.add_row(name, str(j.calls), str(j.cached), str(j.parse_failures),
+                      f"{j.prompt_tokens:,}/{j.output_tokens:,}", f"{j.cost_usd:.2f}", flip,
+                      f"{j.seconds:.0f}")
     out.print(table)
 
 

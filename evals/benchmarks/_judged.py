@@ -120,5 +120,5 @@ def discrete_win_rate(results: Sequence[SampleResult]) -> MetricValue:
     """Each readable verdict rounded to win / tie / loss before averaging."""
     values = [1.0 if r.score.value > 0.5 else 0.0 if r.score.value < 0.5 else 0.5
               for r in results if r.score.weight > 0]
-    value, se = _mean_stderr(values)
+    value, se = _mean_stderr(values) if values else (math.nan, math.nan)
     return MetricValue("discrete_win_rate", 100 * value, 100 * se)

@@ -21,6 +21,7 @@ prompts ``judge_prompts.jsonl`` (read from the data, not copied here).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class TurnGrade(JudgeGrade):
         for turn in ("turn1", "turn2"):
             grades = [j.value for r in results for j in r.score.judgements
                       if j.label == turn and j.value is not None]
-            value, se = _mean_stderr(grades)
+            value, se = _mean_stderr(grades) if grades else (math.nan, math.nan)
             out.append(MetricValue(turn, value, se))
         return tuple(out)
 
