@@ -12,22 +12,39 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from evals.benchmarks.base import BenchmarkContext, Metric, _mean_stderr
+from evals.errors import DataError
 from evals.judging.judge import MODEL_FIRST, MODEL_SECOND
 from evals.records import (
     ChatPrompt,
     GenerateRequest,
+    GenerateResponse,
     GenerationParams,
     Judgement,
     Message,
     MetricValue,
+    Response,
     SampleResult,
     Score,
 )
 
 JUDGE_SEED = 0
+
+
+class JudgedBenchmark:
+    """Base of the judged benchmarks: the plain ``score`` the Benchmark protocol asks for
+    exists, but only the runner's judge phase (``score_judged``) can score them."""
+
+    name: str
+
+    def score(self, sample: Any, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
+        raise DataError(f"{self.name} is scored by a judge; configure 'judge:' in evals.yaml")
+
+
+def answer_text(response: Response) -> str:
+    return response.text if isinstance(response, GenerateResponse) else ""
 
 
 def judge_call(system: str | None, user: str, max_tokens: int = 2048,

@@ -44,7 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, read_jsonl, rounds_to_prompt
-from evals.benchmarks._judged import JudgeGrade, answer_params, grade_score, judge_call
+from evals.benchmarks._judged import (
+    JudgedBenchmark,
+    JudgeGrade,
+    answer_params,
+    answer_text,
+    grade_score,
+    judge_call,
+)
 from evals.benchmarks.base import BenchmarkContext, _mean_stderr, register
 from evals.errors import DataError
 from evals.records import (
@@ -259,7 +266,7 @@ def _read(path: Path) -> list[AlignBenchItem]:
 
 
 @register
-class AlignBench:
+class AlignBench(JudgedBenchmark):
     name = "alignbench"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -286,17 +293,9 @@ class AlignBench:
 
     def judge_requests(self, sample: AlignBenchItem, responses: Sequence[Response],
                        ctx: BenchmarkContext) -> list[GenerateRequest]:
-        return [judge_call(None, judge_prompt(sample, _text(r)), JUDGE_MAX_TOKENS)
+        return [judge_call(None, judge_prompt(sample, answer_text(r)), JUDGE_MAX_TOKENS)
                 for r in responses]
 
     def score_judged(self, sample: AlignBenchItem, responses: Sequence[Response],
                      verdicts: Sequence[GenerateResponse], ctx: BenchmarkContext) -> Score:
         return grade_score([judgement(v.text) for v in verdicts])
-
-    def score(self, sample: AlignBenchItem, responses: Sequence[Response],
-              ctx: BenchmarkContext) -> Score:
-        raise DataError("alignbench is scored by a judge; configure 'judge:' in evals.yaml")
-
-
-def _text(response: Response) -> str:
-    return response.text if isinstance(response, GenerateResponse) else ""

@@ -33,8 +33,10 @@ from pathlib import Path
 
 from evals.benchmarks._common import read_text
 from evals.benchmarks._judged import (
+    JudgedBenchmark,
     WinRate,
     answer_params,
+    answer_text,
     discrete_win_rate,
     judge_call,
     orders,
@@ -151,7 +153,7 @@ def _hub() -> list[AlpacaItem]:
 
 
 @register
-class AlpacaEval:
+class AlpacaEval(JudgedBenchmark):
     name = "alpaca_eval"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -172,7 +174,7 @@ class AlpacaEval:
 
     def judge_requests(self, sample: AlpacaItem, responses: Sequence[Response],
                        ctx: BenchmarkContext) -> list[GenerateRequest]:
-        answer = _text(responses[0])
+        answer = answer_text(responses[0])
         calls = []
         for order in orders(sample.id, ctx, default="random"):
             first, second = (answer, sample.target) if order == MODEL_FIRST else (
@@ -185,10 +187,6 @@ class AlpacaEval:
                      verdicts: Sequence[GenerateResponse], ctx: BenchmarkContext) -> Score:
         labels = orders(sample.id, ctx, default="random")
         return pairwise_score([_judgement(o, v) for o, v in zip(labels, verdicts, strict=True)])
-
-    def score(self, sample: AlpacaItem, responses: Sequence[Response],
-              ctx: BenchmarkContext) -> Score:
-        raise DataError("alpaca_eval is scored by a judge; configure 'judge:' in evals.yaml")
 
 
 def p_first(verdict: GenerateResponse) -> float | None:
@@ -212,7 +210,3 @@ def _judgement(order: str, verdict: GenerateResponse) -> Judgement:
     model_share = p if order == MODEL_FIRST else 1 - p
     read = f"P(m)={p:.4f}" if verdict.top_logprobs else f"text {verdict.text.strip()[:1]}"
     return Judgement(order, verdict.text, read, model_share)
-
-
-def _text(response: Response) -> str:
-    return response.text if isinstance(response, GenerateResponse) else ""

@@ -44,8 +44,10 @@ from typing import Any
 
 from evals.benchmarks._common import Round, read_jsonl, read_text, rounds_to_prompt
 from evals.benchmarks._judged import (
+    JudgedBenchmark,
     WinRate,
     answer_params,
+    answer_text,
     discrete_win_rate,
     judge_call,
     orders,
@@ -343,7 +345,7 @@ def _root(ctx: BenchmarkContext) -> Path:
 
 
 @register
-class CompassArena:
+class CompassArena(JudgedBenchmark):
     name = "compass_arena"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -375,7 +377,7 @@ class CompassArena:
 
     def judge_requests(self, sample: ArenaItem, responses: Sequence[Response],
                        ctx: BenchmarkContext) -> list[GenerateRequest]:
-        answer = _text(responses[0])
+        answer = answer_text(responses[0])
         return [judge_call(None, judge_prompt(sample, answer, order), JUDGE_MAX_TOKENS)
                 for order in orders(sample.id, ctx, default="both")]
 
@@ -384,11 +386,3 @@ class CompassArena:
         labels = orders(sample.id, ctx, default="both")
         return pairwise_score([judgement(order, v.text)
                                for order, v in zip(labels, verdicts, strict=True)])
-
-    def score(self, sample: ArenaItem, responses: Sequence[Response],
-              ctx: BenchmarkContext) -> Score:
-        raise DataError("compass_arena is scored by a judge; configure 'judge:' in evals.yaml")
-
-
-def _text(response: Response) -> str:
-    return response.text if isinstance(response, GenerateResponse) else ""

@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import read_jsonl
-from evals.benchmarks._judged import JudgeGrade, answer_params, first_float, grade_score, judge_call
+from evals.benchmarks._judged import (
+    JudgedBenchmark,
+    JudgeGrade,
+    answer_params,
+    answer_text,
+    first_float,
+    grade_score,
+    judge_call,
+)
 from evals.benchmarks.base import BenchmarkContext, _mean_stderr, load_with_fallback, register
 from evals.errors import DataError
 from evals.records import (
@@ -117,7 +125,7 @@ def _hub() -> list[MTBenchItem]:
 
 
 @register
-class MTBench:
+class MTBench(JudgedBenchmark):
     name = "mt_bench"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -145,7 +153,7 @@ class MTBench:
                   ctx: BenchmarkContext) -> list[Request]:
         if len(responses) >= len(sample.turns):
             return []
-        return [self._ask(sample, [_text(r) for r in responses], ctx)]
+        return [self._ask(sample, [answer_text(r) for r in responses], ctx)]
 
     def _ask(self, sample: MTBenchItem, answers: list[str],
              ctx: BenchmarkContext) -> GenerateRequest:
@@ -159,7 +167,7 @@ class MTBench:
     def judge_requests(self, sample: MTBenchItem, responses: Sequence[Response],
                        ctx: BenchmarkContext) -> list[GenerateRequest]:
         prompts = _judge_prompts(ctx.data_dir / "mt_bench" / "judge_prompts.jsonl")
-        answers = [_text(r).strip() for r in responses]
+        answers = [answer_text(r).strip() for r in responses]
         kind = "single-math-v1" if sample.category in NEED_REF and sample.reference else "single-v1"
         ref = sample.reference or ()
         first = prompts[kind]
@@ -179,17 +187,9 @@ class MTBench:
                      verdicts: Sequence[GenerateResponse], ctx: BenchmarkContext) -> Score:
         return grade_score([_judgement(f"turn{i + 1}", v.text) for i, v in enumerate(verdicts)])
 
-    def score(self, sample: MTBenchItem, responses: Sequence[Response],
-              ctx: BenchmarkContext) -> Score:
-        raise DataError("mt_bench is scored by a judge; configure 'judge:' in evals.yaml")
-
 
 def _judgement(label: str, text: str) -> Judgement:
     value = first_float(RATING, text)
     if value is None:
         value = first_float(RATING_BACKUP, text)
     return Judgement(label, text, None if value is None else f"{value:g}", value)
-
-
-def _text(response: Response) -> str:
-    return response.text if isinstance(response, GenerateResponse) else ""
