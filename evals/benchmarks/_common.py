@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
     LoglikelihoodResponse,
@@ -30,10 +31,23 @@ def read_text(path: Path) -> str:
     return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
 
 
+def numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
+    """(line number, record) of each non-blank line, split on "\n" only: str.splitlines()
+    would also split on U+0085 and U+2028, which occur inside some records. A line that is
+    not JSON is a DataError naming the file and line."""
+    rows = []
+    for i, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((i, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
+    return rows
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """JSON lines split on "\n" only: str.splitlines() would also split on U+0085 and
-    U+2028, which occur inside some records."""
-    return [json.loads(line) for line in read_text(path).split("\n") if line.strip()]
+    return [row for _, row in numbered_jsonl(path)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from evals.benchmarks._common import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, _mean_stderr
 from evals.errors import DataError
 from evals.judging.judge import MODEL_FIRST, MODEL_SECOND
@@ -59,6 +60,13 @@ def answer_params(ctx: BenchmarkContext, default_max_tokens: int,
                   temperature: float = 0.0) -> GenerationParams:
     return GenerationParams(max_tokens=ctx.max_tokens or default_max_tokens,
                             temperature=temperature, seed=JUDGE_SEED)
+
+
+def ask_once(question: str, ctx: BenchmarkContext, default_max_tokens: int) -> GenerateRequest:
+    """The question as OpenCompass's single HUMAN round (the chat template for chat models,
+    raw text for base models), answered greedily."""
+    return GenerateRequest(rounds_to_prompt([Round("HUMAN", question)], ctx.kind),
+                           answer_params(ctx, default_max_tokens))
 
 
 class JudgeGrade(Metric):

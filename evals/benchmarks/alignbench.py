@@ -43,12 +43,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import Round, read_jsonl, rounds_to_prompt
+from evals.benchmarks._common import read_jsonl
 from evals.benchmarks._judged import (
     JudgedBenchmark,
     JudgeGrade,
-    answer_params,
     answer_text,
+    ask_once,
     grade_score,
     judge_call,
 )
@@ -288,8 +288,7 @@ class AlignBench(JudgedBenchmark):
         return sample.category
 
     def requests(self, sample: AlignBenchItem, ctx: BenchmarkContext) -> list[Request]:
-        prompt = rounds_to_prompt([Round("HUMAN", sample.question)], ctx.kind)
-        return [GenerateRequest(prompt, answer_params(ctx, MAX_TOKENS))]
+        return [ask_once(sample.question, ctx, MAX_TOKENS)]
 
     def judge_requests(self, sample: AlignBenchItem, responses: Sequence[Response],
                        ctx: BenchmarkContext) -> list[GenerateRequest]:

@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import Round, read_jsonl, read_text, rounds_to_prompt
+from evals.benchmarks._common import read_jsonl, read_text
 from evals.benchmarks._judged import (
     JudgedBenchmark,
     WinRate,
-    answer_params,
     answer_text,
+    ask_once,
     discrete_win_rate,
     judge_call,
     orders,
@@ -372,8 +372,7 @@ class CompassArena(JudgedBenchmark):
         return f"{sample.subset}/{sample.capability}"
 
     def requests(self, sample: ArenaItem, ctx: BenchmarkContext) -> list[Request]:
-        prompt = rounds_to_prompt([Round("HUMAN", sample.question)], ctx.kind)
-        return [GenerateRequest(prompt, answer_params(ctx, MAX_TOKENS))]
+        return [ask_once(sample.question, ctx, MAX_TOKENS)]
 
     def judge_requests(self, sample: ArenaItem, responses: Sequence[Response],
                        ctx: BenchmarkContext) -> list[GenerateRequest]:

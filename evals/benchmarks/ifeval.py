@@ -60,7 +60,6 @@ import contextlib
 import functools
 import importlib
 import io
-import json
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -70,7 +69,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._common import Round, numbered_jsonl, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
 from evals.errors import DataError, EvalsError
 from evals.records import (
@@ -363,15 +362,7 @@ def item_from_row(row: dict[str, Any], where: str) -> IFEvalItem:
 
 
 def _load_local(path: Path) -> list[IFEvalItem]:
-    items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{i + 1}: invalid JSON ({exc.msg})") from None
-        items.append(item_from_row(row, f"{path}:{i + 1}"))
+    items = [item_from_row(row, f"{path}:{n}") for n, row in numbered_jsonl(path)]
     if not items:
         raise DataError(f"{path}: no IFEval records")
     return items

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.benchmarks._common import numbered_jsonl
 from evals.benchmarks._longctx import as_metric, category_values, fill, group_stats, naive_mean
 from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
 from evals.errors import DataError
@@ -331,16 +332,7 @@ def _item(row: dict[str, Any], subtask: str, i: int, where: str) -> LongBenchIte
 
 
 def _read_jsonl(path: Path, subtask: str) -> list[LongBenchItem]:
-    items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{i + 1}: invalid JSON ({exc.msg})") from None
-        items.append(_item(row, subtask, i, str(path)))
-    return items
+    return [_item(row, subtask, n - 1, str(path)) for n, row in numbered_jsonl(path)]
 
 
 def _load_local(root: Path) -> list[LongBenchItem]:
