@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -18,6 +18,7 @@ from evals.config import (
     DEFAULT_CONFIG,
     EvalsConfig,
     ModelSpec,
+    SuiteSpec,
     find_suite,
     load_config,
     load_suite,
@@ -126,6 +127,15 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
         backend: str | None, limit: int | None, max_tokens: int | None,
         output_dir: str | None) -> None:
     """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
+    config_dir = Path(config_path).resolve().parent
+    _run(config_path, models, kind, backend, output_dir,
+         lambda cfg: [load_suite(find_suite(s, config_dir)) for s in (suites or cfg.suites)],
+         limit, max_tokens)
+
+
+def _run(config_path: str, models: tuple[str, ...], kind: str | None, backend: str | None,
+         output_dir: str | None, suites_of: Callable[[EvalsConfig], list[SuiteSpec]],
+         limit: int | None, max_tokens: int | None) -> None:
     from evals.runner import run_model
 
     path = Path(config_path)
@@ -144,7 +154,7 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
     if output_dir:
         updates["output_dir"] = os.path.abspath(output_dir)
     effective = base.model_copy(update=updates)
-    suite_specs = [load_suite(find_suite(s, config_dir)) for s in (suites or effective.suites)]
+    suite_specs = suites_of(effective)
     for model in selected:
         console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
                       f"{', '.join(s.name for s in suite_specs)} with {effective.runner.backend}")
@@ -153,7 +163,45 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
             out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
             _print_dimensions(outcome.run_dir)
             _print_judge(outcome.results)
+            _print_needle(outcome.run_dir)
             console.print(f"run directory: {outcome.run_dir}")
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              help="The evals.yaml to read.")
+@click.option("-m", "--model", "models", multiple=True,
+              help="Checkpoint folder, hub id, embedded:NAME, or a model name from evals.yaml.")
+@click.option("-t", "--test", "tests", multiple=True,
+              help="A definition in needle_haystack/ (default: single_needle_en).")
+@click.option("--lengths", help="Context lengths in the model's tokens, e.g. 1000,2000,4000,8000 "
+              "(default: the test's grid, capped at the model's window).")
+@click.option("--repeats", type=click.IntRange(min=1), help="Repeats per cell (default: the test's).")
+@click.option("--kind", type=click.Choice(["base", "chat"]), help="Override the model kind.")
+@click.option("--backend", type=click.Choice(["vllm", "hf", "openai", "mock"]))
+@click.option("--limit", type=click.IntRange(min=1), help="Cells per test (a fixed-seed slice).")
+@click.option("--output-dir", help="Where run directories go (overrides evals.yaml).")
+def needle(config_path: str, models: tuple[str, ...], tests: tuple[str, ...],
+           lengths: str | None, repeats: int | None, kind: str | None, backend: str | None,
+           limit: int | None, output_dir: str | None) -> None:
+    """Needle-in-a-haystack tests: heatmaps and effective context length per model."""
+    try:
+        grid = [int(x) for x in lengths.split(",")] if lengths else None
+    except ValueError:
+        raise EvalsError(f"--lengths {lengths!r}: expected comma-separated integers") from None
+    lines = [{"name": t, "lengths": grid, "repeats": repeats}
+             for t in (tests or ("single_needle_en",))]
+    suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": lines})
+    _run(config_path, models, kind, backend, output_dir, lambda cfg: [suite], limit, None)
+
+
+def _print_needle(run_dir: Path) -> None:
+    for f in sorted((run_dir / "needle").glob("*.json")):
+        data = json.loads(f.read_text(encoding="utf-8"))
+        rows = ", ".join(f"{m['length']}: {m['mean']:.0f}" for m in data["by_length"])
+        console.print(f"{data['test']}: effective context length {data['effective_length']} "
+                      f"(threshold {data['threshold']:g}; mean by length {rows}); heatmap "
+                      f"{f.with_suffix('.png')}")
 
 
 @cli.command(name="ls")

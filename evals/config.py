@@ -104,6 +104,10 @@ class BenchmarkSettings(_Strict):
     max_tokens: int | None = Field(default=None, ge=1)
     judge_order: Literal["both", "random"] | None = None
     """Pairwise judged sets: judge both answer orders, or one seeded random order."""
+    lengths: list[int] | None = None
+    """Needle tests: context lengths in the model's tokens, replacing the test's grid."""
+    repeats: int | None = Field(default=None, ge=1)
+    """Needle tests: repeats per cell, replacing the test's."""
 
 
 class SuiteSpec(_Strict):

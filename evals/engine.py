@@ -88,6 +88,7 @@ class EngineStats:
     cached: int = 0
     computed: int = 0
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
     output_tokens: int = 0
     seconds: float = 0.0
     retries: int = 0
@@ -170,6 +171,7 @@ class Engine:
                 for r in responses:
                     if isinstance(r, GenerateResponse):
                         self.stats.prompt_tokens += r.prompt_tokens
+                        self.stats.cached_prompt_tokens += r.cached_tokens
                         self.stats.output_tokens += r.output_tokens
                     else:
                         self.stats.prompt_tokens += r.context_tokens + r.tokens

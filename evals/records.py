@@ -108,6 +108,8 @@ class GenerateResponse:
     finish_reason: str
     # Per generated token, the top (token text, logprob) pairs; only with params.logprobs > 0.
     top_logprobs: tuple[TokenLogprobs, ...] = ()
+    # Prompt tokens served from the engine's prefix cache (vLLM), not prefilled again.
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

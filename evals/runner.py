@@ -25,6 +25,7 @@ from evals.benchmarks.base import (
     BenchmarkContext,
     Judged,
     MultiTurn,
+    WritesArtifacts,
     select,
     summarize,
 )
@@ -105,9 +106,11 @@ def _cap(request: Request, max_tokens: int | None) -> Request:
 
 
 def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path,
-               limit: int | None = None, max_tokens: int | None = None) -> PlannedSuite:
+               limit: int | None = None, max_tokens: int | None = None, *,
+               model_path: str | None = None, max_model_len: int | None = None) -> PlannedSuite:
     """``limit`` and ``max_tokens`` override every line (smoke runs): at most ``limit``
-    samples per benchmark and ``max_tokens`` new tokens per generation."""
+    samples per benchmark and ``max_tokens`` new tokens per generation. ``model_path`` (a
+    local folder or hub id) lets tests sized in the model's own tokens load its tokenizer."""
     planned = []
     for line in suite.benchmarks:
         bench = BENCHMARKS.get(line.name)
@@ -119,6 +122,10 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
             limit=limit if limit is not None else line.limit,
             max_tokens=line.max_tokens,
             judge_order=line.judge_order,
+            model_path=model_path,
+            max_model_len=max_model_len,
+            lengths=tuple(line.lengths) if line.lengths else None,
+            repeats=line.repeats,
         )
         samples = select(bench.load(ctx), ctx.limit)
         requests = [[_cap(r, max_tokens) for r in bench.requests(s, ctx)] for s in samples]
@@ -156,15 +163,17 @@ def run_model(
     """Evaluate one checkpoint on several suites with a single engine; then, if any
     benchmark is judged, unload it and let the judge score the answers."""
     data_dir = data_root(config, config_dir)
-    plans = [
-        plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit,
-                   max_tokens)
-        for s in suites
-    ]
-    _check_judge(config, plans)
     model_path = model.path if config.runner.backend in ("openai", "mock") else (
         resolve_model_path(model.path)
     )
+    plans = [
+        plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit,
+                   max_tokens,
+                   model_path=_tokenizer_source(model, config.runner.backend, model_path),
+                   max_model_len=config.runner.max_model_len)
+        for s in suites
+    ]
+    _check_judge(config, plans)
     build = backend_builder or BACKENDS.get(config.runner.backend)
     started = time.time()
     backend = build(BackendSpec(model, model_path, config.runner))
@@ -198,6 +207,16 @@ def run_model(
             manifest["judge"] = {**judge.identity(), "engine": judge.engine.stats.__dict__}
         write_json(plan.run_dir / "manifest.json", manifest)
     return outcomes
+
+
+def _tokenizer_source(model: ModelSpec, backend: str, model_path: str) -> str | None:
+    """Where the model's tokenizer lives: its folder (or hub id) for local backends, and for
+    mock/openai runs the model's path when that is an embedded name or a local folder."""
+    if backend in ("vllm", "hf"):
+        return model_path
+    if model.path.startswith("embedded:"):
+        return resolve_model_path(model.path)
+    return model.path if Path(model.path).is_dir() else None
 
 
 def _judged(plan: PlannedSuite) -> list[PlannedBenchmark]:
@@ -261,6 +280,8 @@ def _score_suite(plan: PlannedSuite, answers: dict[str, Response], convs: Conver
                                                                          strict=True)]
             sample_results = _write_predictions(pb, convs[id(pb)], responses, scores, pred_dir)
             results[pb.benchmark.name] = summarize(pb.benchmark, pb.ctx, sample_results)
+            if isinstance(pb.benchmark, WritesArtifacts):
+                pb.benchmark.write_artifacts(sample_results, pb.ctx, plan.run_dir)
         _write_results(plan, [results[b.benchmark.name] for b in plan.benchmarks
                               if b.benchmark.name in results])
     return RunOutcome(plan.run_dir, [results[b.benchmark.name] for b in plan.benchmarks])

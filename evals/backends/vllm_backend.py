@@ -104,6 +104,7 @@ class VLLMBackend:
                 output_tokens=len(o.outputs[0].token_ids),
                 finish_reason=str(o.outputs[0].finish_reason),
                 top_logprobs=_tops(o.outputs[0].logprobs, r.params.logprobs),
+                cached_tokens=int(getattr(o, "num_cached_tokens", 0) or 0),
             )
             for o, r in zip(outs, requests, strict=True)
         ]

@@ -44,6 +44,12 @@ class BenchmarkContext:
     # Pairwise judged protocols: both answer orders, or one order drawn per sample from a
     # fixed seed (AlpacaEval's default). None = the benchmark's own default.
     judge_order: Literal["both", "random"] | None = None
+    # What tests sized in the evaluated model's tokens need (needle in a haystack): its
+    # local folder, its window, and the suite line's context lengths (None = the test's).
+    model_path: str | None = None
+    max_model_len: int | None = None
+    lengths: tuple[int, ...] | None = None
+    repeats: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,16 @@ class Judged(Protocol[S_contra]):
         verdicts: Sequence[GenerateResponse],
         ctx: BenchmarkContext,
     ) -> Score: ...
+
+
+@runtime_checkable
+class WritesArtifacts(Protocol):
+    """A benchmark that leaves files beside its predictions (needle heatmaps), written from
+    the scored results so that they can be rebuilt from disk."""
+
+    def write_artifacts(
+        self, results: Sequence[SampleResult], ctx: BenchmarkContext, out_dir: Path
+    ) -> None: ...
 
 
 BENCHMARKS: Registry[Benchmark[Any]] = Registry("benchmark")

@@ -33,6 +33,9 @@ CDME_LENGTHS = (
 CDME_DEPTHS = (0, 5, 10, 15, 21, 26, 31, 36, 42, 47, 52, 57, 63, 68, 73, 78, 84, 89, 94, 100)
 
 
+DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "needle_haystack"
+
+
 class NeedleTestSpec(BaseModel):
     """One needle test; ``lengths`` are context tokens counted with the model's tokenizer."""
 
@@ -68,8 +71,14 @@ class NeedleTestSpec(BaseModel):
         return self
 
     def resolve(self, path: str, data_dir: Path) -> Path:
+        """Relative paths: under data_dir (a user's NeedleBench data), else the needle files
+        that ship with the definitions (``needle_haystack/needlebench/``, our own text in
+        NeedleBench's formats); a path found in neither is reported under data_dir."""
         p = Path(path).expanduser()
-        return p if p.is_absolute() else data_dir / p
+        if p.is_absolute():
+            return p
+        bundled = DEFINITIONS_DIR / p
+        return bundled if not (data_dir / p).exists() and bundled.exists() else data_dir / p
 
     def effective_lengths(self, model_max: int, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
         """The length grid to run: an override wins; else lengths above the model max drop."""

@@ -1,0 +1,167 @@
+"""Needle in a haystack: every definition in ``needle_haystack/`` is a benchmark of its own.
+
+A definition (``needle_haystack/<name>.yaml``) says which test, haystack, lengths, depths and
+repeats; ``evals.needle`` builds the cells: contexts sized in the evaluated model's own tokens,
+needles at the sentence boundary nearest each depth, OpenCompass NeedleBench's prompts and
+scorers. Each cell is one sample, so needle tests share the engine, cache and run directory
+of every other benchmark, and any suite can list them (``- {name: single_needle_en,
+lengths: [1000, 2000, 4000, 8000]}``). After scoring, the heatmap (PNG, SVG) and the
+effective context length go to ``<run dir>/needle/<name>.*``, rebuilt from the predictions.
+
+Contexts are built while the suite is planned, before the model loads; that needs the
+model's tokenizer (its local folder, an ``embedded:`` name or a hub id) and its window
+(``runner.max_model_len``, else the model config's ``max_position_embeddings``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, Metric
+from evals.config import REPO_ROOT
+from evals.errors import DataError
+from evals.manifest import write_json
+from evals.needle.cells import NeedleCell, build_cells, score_cell
+from evals.needle.heatmap import CellRecord, effective_length, save_heatmap
+from evals.needle.spec import load_spec
+from evals.records import (
+    ChatPrompt,
+    GenerateRequest,
+    GenerateResponse,
+    GenerationParams,
+    Message,
+    MetricValue,
+    Mode,
+    ModelKind,
+    Request,
+    Response,
+    Sample,
+    SampleResult,
+    Score,
+    TextPrompt,
+)
+
+DEFINITIONS = REPO_ROOT / "needle_haystack"
+# evals.needle.cells ids: L1000-D50-R0 (single), L1000-R0 (multi-retrieval),
+# N3-L1000-D50-R0 (multi-reasoning), N11-R0 (ancestral trace: N people)
+CELL_ID = re.compile(r"^(?:N(?P<people>\d+)-)?(?:L(?P<length>\d+)-)?(?:D(?P<depth>[\d.]+)-)?"
+                     r"R(?P<repeat>\d+)$")
+
+
+@dataclass(frozen=True)
+class NeedleSample(Sample):
+    cell: NeedleCell
+
+
+def cell_record(result: SampleResult) -> CellRecord:
+    """The heatmap coordinates of a scored sample, from its id (written by evals.needle)."""
+    m = CELL_ID.match(result.sample_id)
+    if not m:
+        raise DataError(f"needle sample id {result.sample_id!r} is not a cell id")
+    length = int(m["length"] or m["people"])
+    return CellRecord(length, float(m["depth"] or 0), 100 * result.score.value, int(m["repeat"]))
+
+
+class NeedleMetric(Metric):
+    def secondary(
+        self, results: Sequence[SampleResult], ctx: BenchmarkContext | None = None
+    ) -> tuple[MetricValue, ...]:
+        eff = effective_length([cell_record(r) for r in results])
+        return (MetricValue("effective_length", float(eff.length or 0), 0.0),)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(source)
+
+
+def _window(ctx: BenchmarkContext, name: str) -> int:
+    if ctx.max_model_len:
+        return ctx.max_model_len
+    config = Path(ctx.model_path or "") / "config.json"
+    if config.is_file():
+        value = json.loads(config.read_text()).get("max_position_embeddings")
+        if isinstance(value, int):
+            return value
+    raise DataError(f"{name}: the model's window is unknown; set runner.max_model_len in "
+                    "evals.yaml")
+
+
+class NeedleBenchmark:
+    modes: tuple[Mode, ...] = (Mode.GEN,)
+    default_shots = 0
+    metric: Metric = NeedleMetric("score")
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = path
+
+    def load(self, ctx: BenchmarkContext) -> list[NeedleSample]:
+        if not ctx.model_path:
+            raise DataError(f"{self.name}: needle contexts are sized with the model's own "
+                            "tokenizer; give the model as a local folder, an embedded: name "
+                            "or a hub id (not a served model name)")
+        spec = load_spec(self.path)
+        if ctx.repeats:
+            spec = spec.model_copy(update={"repeats": ctx.repeats})
+        tok = _tokenizer(ctx.model_path)
+        render = None
+        if ctx.kind is ModelKind.CHAT:
+            def render(text: str) -> str:
+                out: str = tok.apply_chat_template([{"role": "user", "content": text}],
+                                                   tokenize=False, add_generation_prompt=True)
+                return out
+        cells = build_cells(spec, tok, ctx.data_dir, _window(ctx, self.name),
+                            self._reserve(ctx, spec.reserve_tokens), ctx.lengths, render)
+        return [NeedleSample(c.id, "", c) for c in cells]
+
+    @staticmethod
+    def _reserve(ctx: BenchmarkContext, default: int) -> int:
+        return ctx.max_tokens or default
+
+    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        return [self.path]
+
+    def group(self, sample: NeedleSample) -> str:
+        return str(sample.cell.length)
+
+    def requests(self, sample: NeedleSample, ctx: BenchmarkContext) -> list[Request]:
+        text = sample.cell.prompt
+        prompt = (ChatPrompt((Message("user", text),)) if ctx.kind is ModelKind.CHAT
+                  else TextPrompt(text))
+        spec_reserve = load_spec(self.path).reserve_tokens
+        return [GenerateRequest(prompt, GenerationParams(self._reserve(ctx, spec_reserve)))]
+
+    def score(self, sample: NeedleSample, responses: Sequence[Response],
+              ctx: BenchmarkContext) -> Score:
+        (r,) = responses
+        text = r.text if isinstance(r, GenerateResponse) else ""
+        s = score_cell(sample.cell, text)
+        return Score(s.score / 100, ",".join(s.found) or None, detail=s.detail)
+
+    def write_artifacts(self, results: Sequence[SampleResult], ctx: BenchmarkContext,
+                        out_dir: Path) -> None:
+        records = [cell_record(r) for r in results]
+        folder = out_dir / "needle"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_heatmap(records, folder, self.name)
+        eff = effective_length(records)
+        write_json(folder / f"{self.name}.json", {
+            "schema": 1, "test": self.name, "threshold": eff.threshold,
+            "effective_length": eff.length,
+            "by_length": [{"length": m.length, "mean": m.mean, "n": m.n} for m in eff.by_length],
+            "cells": [{"length": c.length, "depth": c.depth, "score": c.score,
+                       "repeat": c.repeat} for c in records],
+        })
+
+
+for _path in sorted(DEFINITIONS.glob("*.yaml")):
+    BENCHMARKS.register(_path.stem)(NeedleBenchmark(_path.stem, _path))
