@@ -177,13 +177,14 @@ def _run(config_path: str, models: tuple[str, ...], kind: str | None, backend: s
 @click.option("--lengths", help="Context lengths in the model's tokens, e.g. 1000,2000,4000,8000 "
               "(default: the test's grid, capped at the model's window).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Repeats per cell (default: the test's).")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Cap on new tokens per answer.")
 @click.option("--kind", type=click.Choice(["base", "chat"]), help="Override the model kind.")
 @click.option("--backend", type=click.Choice(["vllm", "hf", "openai", "mock"]))
 @click.option("--limit", type=click.IntRange(min=1), help="Cells per test (a fixed-seed slice).")
 @click.option("--output-dir", help="Where run directories go (overrides evals.yaml).")
 def needle(config_path: str, models: tuple[str, ...], tests: tuple[str, ...],
-           lengths: str | None, repeats: int | None, kind: str | None, backend: str | None,
-           limit: int | None, output_dir: str | None) -> None:
+           lengths: str | None, repeats: int | None, max_tokens: int | None, kind: str | None,
+           backend: str | None, limit: int | None, output_dir: str | None) -> None:
     """Needle-in-a-haystack tests: heatmaps and effective context length per model."""
     try:
         grid = [int(x) for x in lengths.split(",")] if lengths else None
@@ -192,7 +193,7 @@ def needle(config_path: str, models: tuple[str, ...], tests: tuple[str, ...],
     lines = [{"name": t, "lengths": grid, "repeats": repeats}
              for t in (tests or ("single_needle_en",))]
     suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": lines})
-    _run(config_path, models, kind, backend, output_dir, lambda cfg: [suite], limit, None)
+    _run(config_path, models, kind, backend, output_dir, lambda cfg: [suite], limit, max_tokens)
 
 
 def _print_needle(run_dir: Path) -> None:

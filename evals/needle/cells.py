@@ -172,6 +172,21 @@ def _fmt(depth: float) -> str:
     return f"{depth:g}"
 
 
+_HAYSTACKS: dict[tuple[Path, str, str, float], Haystack] = {}
+
+
+def cached_haystack(path: Path, tokenizer: Any, text_field: str) -> Haystack:
+    """A haystack is tokenized once per process and tokenizer (several tests of a suite, and
+    repeated planning, share it); a changed file is read again."""
+    stamp = path.stat().st_mtime if path.exists() else 0.0
+    key = (path, str(getattr(tokenizer, "name_or_path", id(tokenizer))), text_field, stamp)
+    if key not in _HAYSTACKS:
+        if len(_HAYSTACKS) >= 4:
+            _HAYSTACKS.clear()
+        _HAYSTACKS[key] = load_haystack(path, tokenizer, text_field)
+    return _HAYSTACKS[key]
+
+
 class _Builder:
     """Sizes and builds haystack cells; caches haystacks and prompt overheads per call."""
 
@@ -188,14 +203,11 @@ class _Builder:
         self.spec, self.tok, self.data_dir = spec, tokenizer, data_dir
         self.max_len, self.reserve, self.policy = max_len, reserve, policy
         self.render: PromptFn = render if render is not None else (lambda s: s)
-        self._haystacks: dict[Path, Haystack] = {}
 
     def haystack(self) -> Haystack:
         assert self.spec.haystack is not None  # the spec validator requires it for these kinds
         path = self.spec.resolve(self.spec.haystack, self.data_dir)
-        if path not in self._haystacks:
-            self._haystacks[path] = load_haystack(path, self.tok, self.spec.text_field)
-        return self._haystacks[path]
+        return cached_haystack(path, self.tok, self.spec.text_field)
 
     def cell(
         self, cid: str, length: int, depth: float, repeat: int, build: _Build, answer: NeedleAnswer

@@ -1,0 +1,77 @@
+"""Prefill saved by the order evals sends needle requests in.
+
+Builds the single-needle cells of ``needle_haystack/single_needle_en.yaml`` for the embedded
+SmolLM2 (default lengths 1k-7.5k, 20 depths, 1 repeat), times building one 200k-token
+context, then sends the same prompts to one ``vllm.LLM`` twice with one new token each
+(prefill only), resetting the prefix cache in between: in the engine's order (sorted by
+prompt, so contexts sharing a haystack prefix run back to back) and in a shuffled order.
+Prints prompt tokens, tokens served from vLLM's prefix cache, and wall time for each.
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/needle_prefill.py [--lengths 1000,2000,4000,7500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from evals.embedded import resolve_model_path
+from evals.needle.cells import build_cells
+from evals.needle.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lengths", default="1000,2000,4000,7500")
+    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    args = ap.parse_args()
+    path = resolve_model_path("embedded:smollm2-135m-instruct")
+    tok = AutoTokenizer.from_pretrained(path)
+    spec = load_spec(REPO / "needle_haystack" / "single_needle_en.yaml")
+
+    def render(text: str) -> str:
+        out: str = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                           add_generation_prompt=True)
+        return out
+
+    t0 = time.perf_counter()
+    big = build_cells(spec.model_copy(update={"repeats": 1, "depths": (50,)}), tok,
+                      Path(args.data_dir), 210_000, 512, (200_000,), render)
+    print(f"200k context: {time.perf_counter() - t0:.1f} s to build (incl. haystack "
+          f"tokenization), {big[0].context_tokens} context tokens")
+
+    lengths = tuple(int(x) for x in args.lengths.split(","))
+    cells = build_cells(spec.model_copy(update={"repeats": 1}), tok, Path(args.data_dir),
+                        8192, 512, lengths, render)
+    prompts = [render(c.prompt) for c in cells]
+    print(f"{len(prompts)} cells, lengths {lengths}")
+
+    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+    import vllm
+
+    llm = vllm.LLM(model=path, dtype="float32", max_model_len=8192, enforce_eager=True,
+                   enable_prefix_caching=True, seed=0)
+    params = vllm.SamplingParams(max_tokens=1, temperature=0.0)
+    shuffled = prompts[:]
+    random.Random(0).shuffle(shuffled)
+    for label, order in (("evals order (sorted)", sorted(prompts)), ("shuffled", shuffled)):
+        llm.reset_prefix_cache()
+        t = time.perf_counter()
+        outs = llm.generate(order, params, use_tqdm=False)
+        wall = time.perf_counter() - t
+        total = sum(len(o.prompt_token_ids or []) for o in outs)
+        cached = sum(int(o.num_cached_tokens or 0) for o in outs)
+        print(f"{label:22s} prompt tokens {total:,}  from prefix cache {cached:,} "
+              f"({100 * cached / total:.0f}%)  prefilled {total - cached:,}  wall {wall:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
