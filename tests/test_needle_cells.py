@@ -8,19 +8,19 @@ from typing import Any
 
 import pytest
 
+from evals.embedded import resolve_model_path
 from evals.errors import DataError
 from evals.needle.cells import NeedleCell, build_cells, score_cell
 from evals.needle.context import count_tokens
 from evals.needle.spec import NeedleTestSpec
 
-TOK_DIR = Path.home() / ".cache/evals/models/smollm2-135m-instruct"
+TOK_DIR = Path(resolve_model_path("embedded:smollm2-135m-instruct"))  # converts once
 PG = Path("/work/shared/data/niah_haystack")
 FIX = Path(__file__).parent / "fixtures/needlebench"
 MAX_LEN, RESERVE = 8192, 512
 SMALL: dict[str, Any] = {"lengths": (1000, 2000), "depths": (0, 50, 100), "repeats": 2}
 
 pytestmark = [
-    pytest.mark.skipif(not (TOK_DIR / "tokenizer.json").exists(), reason="no SmolLM2"),
     pytest.mark.skipif(not PG.is_dir(), reason="no PG essays"),
 ]
 

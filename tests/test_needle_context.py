@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from evals.embedded import resolve_model_path
 from evals.errors import ConfigError
 from evals.needle.context import (
     Haystack,
@@ -22,13 +23,12 @@ from evals.needle.context import (
 from evals.needle.prompts import single_prompt, wrap_needle
 from evals.needle.spec import CDME_DEPTHS, load_spec
 
-TOK_DIR = Path.home() / ".cache/evals/models/smollm2-135m-instruct"
+TOK_DIR = Path(resolve_model_path("embedded:smollm2-135m-instruct"))  # converts once
 PG = Path("/work/shared/data/niah_haystack/PaulGrahamEssays")
 FIX = Path(__file__).parent / "fixtures/needlebench"
 ROOT = Path(__file__).parent.parent
 NEEDLE = wrap_needle("Hidden on Emerald Island is the legendary Stardust Shard.")
 
-pytestmark = pytest.mark.skipif(not (TOK_DIR / "tokenizer.json").exists(), reason="no SmolLM2")
 
 
 @pytest.fixture(scope="module")
