@@ -3,11 +3,17 @@
 Builds the single-needle cells of ``needle_haystack/single_needle_en.yaml`` for the embedded
 SmolLM2 (default lengths 1k-7.5k, 20 depths, 1 repeat), times building one 200k-token
 context, then sends the same prompts to one ``vllm.LLM`` twice with one new token each
-(prefill only), resetting the prefix cache in between: in the engine's order (sorted by
-prompt, so contexts sharing a haystack prefix run back to back) and in a shuffled order.
+(prefill only), resetting the prefix cache in between: in the engine's order
+(``evals.engine.prefix_order``: raw prompt text, so contexts sharing a haystack prefix run
+back to back) and in a shuffled order (what a harness that keeps dataset order does: cells
+are generated length by length, depth by depth, but interleaved across tests and shards).
 Prints prompt tokens, tokens served from vLLM's prefix cache, and wall time for each.
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/needle_prefill.py [--lengths 1000,2000,4000,7500]
+The saving depends on how many contexts vLLM's KV cache holds: with room for all of them
+any order finds its prefixes; at 200k tokens a GPU holds a few contexts, which ``--kv-gb``
+emulates here (1 GB holds ~23k SmolLM2 fp32 tokens).
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/needle_prefill.py [--lengths 1000,2000,4000] [--kv-gb 1]
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from evals.embedded import resolve_model_path
+from evals.engine import prefix_order
 from evals.needle.cells import build_cells
 from evals.needle.spec import load_spec
+from evals.records import ChatPrompt, Message
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lengths", default="1000,2000,4000,7500")
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--kv-gb", default="4", help="VLLM_CPU_KVCACHE_SPACE (GB of KV cache)")
     args = ap.parse_args()
     path = resolve_model_path("embedded:smollm2-135m-instruct")
     tok = AutoTokenizer.from_pretrained(path)
@@ -50,19 +59,20 @@ def main() -> None:
     lengths = tuple(int(x) for x in args.lengths.split(","))
     cells = build_cells(spec.model_copy(update={"repeats": 1}), tok, Path(args.data_dir),
                         8192, 512, lengths, render)
-    prompts = [render(c.prompt) for c in cells]
-    print(f"{len(prompts)} cells, lengths {lengths}")
+    requests = [ChatPrompt((Message("user", c.prompt),)) for c in cells]
+    engine_order = [render(p.messages[0].content) for p in sorted(requests, key=prefix_order)]
+    print(f"{len(requests)} cells, lengths {lengths}, KV cache {args.kv_gb} GB")
 
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = args.kv_gb
     import vllm
 
     llm = vllm.LLM(model=path, dtype="float32", max_model_len=8192, enforce_eager=True,
                    enable_prefix_caching=True, seed=0)
     params = vllm.SamplingParams(max_tokens=1, temperature=0.0)
-    shuffled = prompts[:]
+    shuffled = engine_order[:]
     random.Random(0).shuffle(shuffled)
-    for label, order in (("evals order (sorted)", sorted(prompts)), ("shuffled", shuffled)):
+    for label, order in (("evals order", engine_order), ("shuffled", shuffled)):
         llm.reset_prefix_cache()
         t = time.perf_counter()
         outs = llm.generate(order, params, use_tqdm=False)

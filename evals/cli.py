@@ -178,19 +178,23 @@ def _run(config_path: str, models: tuple[str, ...], kind: str | None, backend: s
               "(default: the test's grid, capped at the model's window).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Repeats per cell (default: the test's).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Cap on new tokens per answer.")
+@click.option("--scorer", type=click.Choice(["rule", "judge"]), default="rule", show_default=True,
+              help="judge: grade answers with the judge: model of evals.yaml instead of "
+              "NeedleBench's keyword rule.")
 @click.option("--kind", type=click.Choice(["base", "chat"]), help="Override the model kind.")
 @click.option("--backend", type=click.Choice(["vllm", "hf", "openai", "mock"]))
 @click.option("--limit", type=click.IntRange(min=1), help="Cells per test (a fixed-seed slice).")
 @click.option("--output-dir", help="Where run directories go (overrides evals.yaml).")
 def needle(config_path: str, models: tuple[str, ...], tests: tuple[str, ...],
-           lengths: str | None, repeats: int | None, max_tokens: int | None, kind: str | None,
-           backend: str | None, limit: int | None, output_dir: str | None) -> None:
+           lengths: str | None, repeats: int | None, max_tokens: int | None, scorer: str,
+           kind: str | None, backend: str | None, limit: int | None,
+           output_dir: str | None) -> None:
     """Needle-in-a-haystack tests: heatmaps and effective context length per model."""
     try:
         grid = [int(x) for x in lengths.split(",")] if lengths else None
     except ValueError:
         raise EvalsError(f"--lengths {lengths!r}: expected comma-separated integers") from None
-    lines = [{"name": t, "lengths": grid, "repeats": repeats}
+    lines = [{"name": t, "lengths": grid, "repeats": repeats, "scorer": scorer}
              for t in (tests or ("single_needle_en",))]
     suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": lines})
     _run(config_path, models, kind, backend, output_dir, lambda cfg: [suite], limit, max_tokens)
@@ -278,12 +282,14 @@ def _print_dimensions(run_dir: Path) -> None:
     dims = read_dimensions(run_dir)
     if not dims:
         return
-    table = Table(title="dimensions (naive average of the benchmarks' primary scores)")
+    table = Table(title="dimensions (average of the benchmarks' primary scores)")
     for col in ("dimension", "score", "benchmarks"):
         table.add_column(col, justify="right" if col == "score" else "left")
     for d in dims:
         score = f"{d.value:.2f}" if d.value is not None else "— (missing " + ", ".join(d.missing) + ")"
-        table.add_row(d.name, score, ", ".join(d.benchmarks))
+        members = ([f"{w:g} × {b}" for b, w in zip(d.benchmarks, d.weights, strict=True)]
+                   if d.weights else list(d.benchmarks))
+        table.add_row(d.name, score, ", ".join(members))
     out.print(table)
 
 

@@ -108,15 +108,20 @@ class BenchmarkSettings(_Strict):
     """Needle tests: context lengths in the model's tokens, replacing the test's grid."""
     repeats: int | None = Field(default=None, ge=1)
     """Needle tests: repeats per cell, replacing the test's."""
+    scorer: Literal["rule", "judge"] | None = None
+    """``judge``: score with the ``judge:`` model instead of the benchmark's own rule, for
+    benchmarks that offer it (needle tests); results go under ``<name>_judge``."""
 
 
 class SuiteSpec(_Strict):
     name: str
     description: str = ""
     benchmarks: list[BenchmarkSettings] = Field(min_length=1)
-    dimensions: dict[str, list[str]] = Field(default_factory=dict)
+    dimensions: dict[str, list[str] | dict[str, float]] = Field(default_factory=dict)
     """The report's dimensions: name -> benchmarks averaged (naively, as the report's
-    tables do) into one score. Every name must be a benchmark of this suite."""
+    tables do) into one score, or name -> {benchmark: weight} for a weighted mean
+    (NeedleBench's overall: 0.4 single + 0.3 retrieval + 0.3 reasoning). Every name must be
+    a benchmark of this suite."""
 
     @model_validator(mode="after")
     def _dimensions_name_benchmarks(self) -> SuiteSpec:

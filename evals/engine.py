@@ -24,9 +24,10 @@ from evals.records import (
     GenerateResponse,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
+    Prompt,
     Request,
     Response,
-    prompt_to_json,
+    TextPrompt,
     request_key,
     response_from_json,
     response_to_json,
@@ -79,6 +80,16 @@ class ProgressSink(Protocol):
     def advance(self, requests: int, tokens: int) -> None: ...
 
     def stop(self) -> None: ...
+
+
+def prefix_order(prompt: Prompt) -> tuple[tuple[str, str], ...]:
+    """Sort key that puts prompts sharing a prefix next to each other, compared on the raw
+    text (a JSON or repr rendering would escape a needle's leading newline and scatter
+    needle contexts that share a haystack prefix). Adjacent prompts then reuse each other's
+    KV blocks even when vLLM's prefix cache holds only the previous context."""
+    if isinstance(prompt, TextPrompt):
+        return (("", prompt.text),)
+    return tuple((m.role, m.content) for m in prompt.messages)
 
 
 @dataclass
@@ -140,11 +151,11 @@ class Engine:
         todo = {k: r for k, r in unique.items() if k not in done}
         ll = sorted(
             ((k, r) for k, r in todo.items() if isinstance(r, LoglikelihoodRequest)),
-            key=lambda kr: (str(prompt_to_json(kr[1].context)), kr[1].continuation),
+            key=lambda kr: (prefix_order(kr[1].context), kr[1].continuation),
         )
         gen = sorted(
             ((k, r) for k, r in todo.items() if isinstance(r, GenerateRequest)),
-            key=lambda kr: str(prompt_to_json(kr[1].prompt)),
+            key=lambda kr: prefix_order(kr[1].prompt),
         )
         self._run_kind("loglikelihood", ll, done)
         self._run_kind("generate", gen, done)

@@ -259,13 +259,15 @@ class MetricValue:
 
 @dataclass(frozen=True)
 class DimensionScore:
-    """A report dimension's naive average of its benchmarks' primary scores; ``value`` is
-    None while any member is missing, so a partial average is never shown as the score."""
+    """A report dimension's average of its benchmarks' primary scores (naive, or weighted by
+    ``weights`` where the suite gives them); ``value`` is None while any member is missing,
+    so a partial average is never shown as the score."""
 
     name: str
     value: float | None
     benchmarks: tuple[str, ...]
     missing: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()  # one per benchmark; () = equal weights
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,7 +275,7 @@ class DimensionScore:
     @staticmethod
     def from_json(data: dict[str, Any]) -> DimensionScore:
         return DimensionScore(data["name"], data["value"], tuple(data["benchmarks"]),
-                              tuple(data["missing"]))
+                              tuple(data["missing"]), tuple(data.get("weights", ())))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from evals.benchmarks.base import (
     BenchmarkContext,
     Judged,
     MultiTurn,
+    OffersJudgeScorer,
     WritesArtifacts,
     select,
     summarize,
@@ -33,7 +34,7 @@ from evals.config import EvalsConfig, ModelSpec, SuiteSpec, data_root, resolve_p
 from evals.embedded import resolve_model_path
 from evals.engine import Engine, ProgressSink, ResponseCache
 from evals.errors import ConfigError
-from evals.judging.judge import Judge, build_judge
+from evals.judging.judge import Judge, JudgeRun, build_judge
 from evals.manifest import build_manifest, write_json
 from evals.records import (
     SCHEMA_VERSION,
@@ -48,6 +49,7 @@ from evals.records import (
     Response,
     Sample,
     SampleResult,
+    Score,
     prompt_to_json,
     request_key,
 )
@@ -113,7 +115,7 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
     local folder or hub id) lets tests sized in the model's own tokens load its tokenizer."""
     planned = []
     for line in suite.benchmarks:
-        bench = BENCHMARKS.get(line.name)
+        bench = _scored_by(BENCHMARKS.get(line.name), line.scorer, suite.name)
         ctx = BenchmarkContext(
             data_dir=data_dir,
             kind=model.kind,
@@ -131,6 +133,15 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
         requests = [[_cap(r, max_tokens) for r in bench.requests(s, ctx)] for s in samples]
         planned.append(PlannedBenchmark(bench, ctx, samples, requests, max_tokens))
     return PlannedSuite(suite, run_dir, planned)
+
+
+def _scored_by(bench: Benchmark[Any], scorer: str | None, suite: str) -> Benchmark[Any]:
+    if scorer != "judge" or isinstance(bench, Judged):
+        return bench
+    if not isinstance(bench, OffersJudgeScorer):
+        raise ConfigError(f"suite {suite}: {bench.name} has no judge scorer; remove "
+                          "'scorer: judge' from its line")
+    return bench.with_judge()
 
 
 def run_dir_for(config: EvalsConfig, config_dir: Path, model: ModelSpec, suite: str) -> Path:
@@ -271,25 +282,27 @@ def _score_suite(plan: PlannedSuite, answers: dict[str, Response], convs: Conver
     order = sorted(plan.benchmarks, key=lambda pb: isinstance(pb.benchmark, Judged))
     for pb in order:
         responses = [[answers[request_key(r)] for r in reqs] for reqs in convs[id(pb)]]
+        judge_run: JudgeRun | None = None
         if isinstance(pb.benchmark, Judged):
             assert judge is not None
-            results[pb.benchmark.name] = _score_judged(pb, convs[id(pb)], responses, judge,
-                                                       pred_dir)
+            scores, judge_run = _score_judged(pb, responses, judge)
         else:
             scores = [pb.benchmark.score(s, rs, pb.ctx) for s, rs in zip(pb.samples, responses,
                                                                          strict=True)]
-            sample_results = _write_predictions(pb, convs[id(pb)], responses, scores, pred_dir)
-            results[pb.benchmark.name] = summarize(pb.benchmark, pb.ctx, sample_results)
-            if isinstance(pb.benchmark, WritesArtifacts):
-                pb.benchmark.write_artifacts(sample_results, pb.ctx, plan.run_dir)
+        sample_results = _write_predictions(pb, convs[id(pb)], responses, scores, pred_dir)
+        result = summarize(pb.benchmark, pb.ctx, sample_results)
+        if judge and judge_run:
+            result = replace(result, judge=judge.usage(judge_run, sample_results))
+        results[pb.benchmark.name] = result
+        if isinstance(pb.benchmark, WritesArtifacts):
+            pb.benchmark.write_artifacts(sample_results, pb.ctx, plan.run_dir)
         _write_results(plan, [results[b.benchmark.name] for b in plan.benchmarks
                               if b.benchmark.name in results])
     return RunOutcome(plan.run_dir, [results[b.benchmark.name] for b in plan.benchmarks])
 
 
-def _score_judged(pb: PlannedBenchmark, convs: list[list[Request]],
-                  responses: list[list[Response]], judge: Judge,
-                  pred_dir: Path) -> BenchmarkResult:
+def _score_judged(pb: PlannedBenchmark, responses: list[list[Response]], judge: Judge
+                  ) -> tuple[list[Score], JudgeRun]:
     bench = pb.benchmark
     assert isinstance(bench, Judged)
     asks = [bench.judge_requests(s, rs, pb.ctx) for s, rs in zip(pb.samples, responses,
@@ -300,9 +313,7 @@ def _score_judged(pb: PlannedBenchmark, convs: list[list[Request]],
         verdicts = [run.answers[request_key(r)] for r in jreqs]
         scores.append(bench.score_judged(
             sample, rs, [v for v in verdicts if isinstance(v, GenerateResponse)], pb.ctx))
-    sample_results = _write_predictions(pb, convs, responses, scores, pred_dir)
-    return replace(summarize(bench, pb.ctx, sample_results),
-                   judge=judge.usage(run, sample_results))
+    return scores, run
 
 
 def _write_predictions(pb: PlannedBenchmark, convs: list[list[Request]],
@@ -333,13 +344,20 @@ def _prompt_of(reqs: Sequence[Request]) -> str | list[dict[str, str]]:
     return prompt_to_json(first.context)
 
 
-def dimension_scores(suite: SuiteSpec, results: Sequence[BenchmarkResult]) -> list[DimensionScore]:
-    by_name = {r.benchmark: r.primary.value for r in results}
+def dimension_scores(plan: PlannedSuite, results: Sequence[BenchmarkResult]
+                     ) -> list[DimensionScore]:
+    # a suite line's name, or its judged twin's ("single_needle_en_judge") when it ran so
+    line_of = {pb.benchmark.name: line.name
+               for line, pb in zip(plan.suite.benchmarks, plan.benchmarks, strict=True)}
+    by_name = {line_of.get(r.benchmark, r.benchmark): r.primary.value for r in results}
     out = []
-    for name, members in suite.dimensions.items():
-        missing = tuple(m for m in members if m not in by_name)
-        value = None if missing else sum(by_name[m] for m in members) / len(members)
-        out.append(DimensionScore(name, value, tuple(members), missing))
+    for name, members in plan.suite.dimensions.items():
+        weights = members if isinstance(members, dict) else dict.fromkeys(members, 1.0)
+        missing = tuple(m for m in weights if m not in by_name)
+        value = None if missing else (sum(w * by_name[m] for m, w in weights.items())
+                                      / sum(weights.values()))
+        out.append(DimensionScore(name, value, tuple(weights), missing,
+                                  tuple(weights.values()) if isinstance(members, dict) else ()))
     return out
 
 
@@ -348,7 +366,7 @@ def _write_results(plan: PlannedSuite, results: Sequence[BenchmarkResult]) -> No
         "schema": SCHEMA_VERSION,
         "suite": plan.suite.name,
         "benchmarks": [r.to_json() for r in results],
-        "dimensions": [d.to_json() for d in dimension_scores(plan.suite, results)],
+        "dimensions": [d.to_json() for d in dimension_scores(plan, results)],
     })
 
 

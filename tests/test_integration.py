@@ -138,3 +138,31 @@ def test_report_suites_on_the_embedded_model(backend: Backend, merged_data_dir: 
         assert r.n >= 1 and 0.0 <= r.primary.value <= 100.0, r.benchmark
         rows = (outcome.run_dir / "predictions" / f"{r.benchmark}.jsonl").read_text().splitlines()
         assert all(json.loads(x)["outputs"] for x in rows), r.benchmark
+
+
+def test_needlebench_on_the_embedded_model(backend: Backend, data_dir: Path, tmp_path: Path,
+                                           model_path: str) -> None:
+    """The four NeedleBench tests sized with the model's real tokenizer, answered through
+    vLLM, scored, with heatmaps and the weighted overall in the run directory."""
+    if backend.name != "vllm":
+        pytest.skip("needle contexts run once, through vllm")
+    from evals.config import REPO_ROOT, load_suite
+    from evals.runner import read_dimensions
+
+    suite = load_suite(REPO_ROOT / "suites" / "needlebench.yaml")
+    suite = suite.model_copy(update={"benchmarks": [
+        b.model_copy(update={"lengths": [1000], "repeats": 1}) for b in suite.benchmarks]})
+    model = ModelSpec(name="smol", path=model_path, kind=ModelKind.CHAT)
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path), models=[model],
+                         runner=RunnerConfig(backend="vllm", **RUNNER))  # type: ignore[arg-type]
+    (outcome,) = run_model(config, tmp_path, model, [suite], limit=2, max_tokens=24,
+                           backend_builder=lambda spec: Shared(backend))  # type: ignore[arg-type,return-value]
+    assert [r.n for r in outcome.results] == [2, 1, 2, 2]  # retrieval: one cell per length
+    for name in ("single_needle_en", "multi_retrieval_en", "multi_reasoning_en",
+                 "ancestral_trace_en"):
+        assert (outcome.run_dir / "needle" / f"{name}.png").stat().st_size > 1000
+    rows = [json.loads(x) for x in (outcome.run_dir / "predictions" / "single_needle_en.jsonl")
+            .read_text().splitlines()]
+    assert all(r["outputs"][0] for r in rows)
+    (overall,) = read_dimensions(outcome.run_dir)
+    assert overall.value is not None and 0 <= overall.value <= 100

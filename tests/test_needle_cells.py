@@ -125,10 +125,9 @@ def test_multi_retrieval(tok: Any, data_dir: Path, render: Callable[[str], str])
 
 
 def test_multi_retrieval_needs_enough_needles(tok: Any, data_dir: Path) -> None:
-    spec = _spec(
-        "multi_retrieval", needles="needlebench/needles.jsonl", lengths=(1000,), depths=(0, 25, 50, 75)
-    )
-    with pytest.raises(DataError, match="3 'en' needles for 4 depths"):
+    spec = _spec("multi_retrieval", needles="needlebench/needles.jsonl", lengths=(1000,),
+                 depths=tuple(range(0, 100, 6)))
+    with pytest.raises(DataError, match="15 'en' needles for 17 depths"):
         build_cells(spec, tok, data_dir, MAX_LEN, RESERVE)
 
 

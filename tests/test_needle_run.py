@@ -62,3 +62,101 @@ def test_needle_command(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "single_needle_en: effective context length" in captured.out + captured.err
     run_dir = tmp_path / "out" / "m" / "needle"
     assert (run_dir / "needle" / "ancestral_trace_en.png").is_file()
+
+
+class NeedleGrader(MockBackend):
+    """Grades "A" when the reply names the gold answer, "B" otherwise, and rambles (no
+    verdict) for replies that say they do not know."""
+
+    def __init__(self) -> None:
+        super().__init__(generate_fn=self._verdict)
+
+    @staticmethod
+    def _verdict(r: GenerateRequest) -> str:
+        assert isinstance(r.prompt, ChatPrompt)
+        text = r.prompt.messages[-1].content
+        gold = text.split("<Gold Target Begin>:\n")[1].split("\n<Gold Target End>")[0]
+        reply = text.split("<Predicted Answer Begin>:\n")[1].split("\n<Predicted Answer End>")[0]
+        if "do not know" in reply:
+            return "Hmm, hard to say."
+        return "A" if gold in reply else "B"
+
+
+def test_needle_scored_by_judge(data_dir: Path, tmp_path: Path) -> None:
+    from evals.config import JudgeConfig
+
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path), models=[MODEL],
+                         runner=RunnerConfig(backend="mock", max_model_len=8192),
+                         judge=JudgeConfig(name="grader", backend="mock"))
+    suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": [
+        {"name": "single_needle_en", "lengths": [1000, 3000], "repeats": 1,
+         "scorer": "judge"}]})
+
+    def reply(r: GenerateRequest) -> str:
+        # right in short contexts, a wrong city in long ones
+        return _short_memory(r).replace("I do not know.", "Paris") if len(
+            r.prompt.messages[-1].content) > 7000 else _short_memory(r)  # type: ignore[union-attr]
+
+    (outcome,) = run_model(config, tmp_path, MODEL, [suite],
+                           backend_builder=lambda spec: MockBackend(generate_fn=reply),
+                           judge_builder=lambda spec: NeedleGrader())
+    (res,) = read_results(outcome.run_dir)
+    assert res.benchmark == "single_needle_en_judge" and res.n == 40
+    assert {g: v for g, v, _ in res.groups} == {"1000": 100.0, "3000": 0.0}
+    # one needle per repeat: the 20 depths of a length ask the judge one identical question
+    assert res.judge is not None and res.judge.calls == 2 and res.judge.parse_failures == 0
+    summary = json.loads((outcome.run_dir / "needle" / "single_needle_en_judge.json").read_text())
+    assert summary["effective_length"] == 1000 and summary["unreadable"] == 0
+
+
+def test_needle_judge_unreadable_verdicts_are_left_out(data_dir: Path, tmp_path: Path) -> None:
+    from evals.config import JudgeConfig
+
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path), models=[MODEL],
+                         runner=RunnerConfig(backend="mock", max_model_len=8192),
+                         judge=JudgeConfig(name="grader", backend="mock"))
+    suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": [
+        {"name": "single_needle_en", "lengths": [1000, 3000], "repeats": 1,
+         "scorer": "judge"}]})
+    (outcome,) = run_model(config, tmp_path, MODEL, [suite],
+                           backend_builder=lambda spec: MockBackend(generate_fn=_short_memory),
+                           judge_builder=lambda spec: NeedleGrader())
+    (res,) = read_results(outcome.run_dir)
+    # the 3000-token row got no readable verdict: it is missing, not scored 0
+    assert res.judge is not None and res.judge.parse_failures == 20
+    assert res.primary.value == 100.0
+    summary = json.loads((outcome.run_dir / "needle" / "single_needle_en_judge.json").read_text())
+    assert summary["unreadable"] == 20 and [m["length"] for m in summary["by_length"]] == [1000]
+
+
+def test_judge_scorer_refused_where_a_benchmark_has_none(data_dir: Path, tmp_path: Path) -> None:
+    from evals.errors import ConfigError
+
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path),
+                         models=[ModelSpec(name="m", path="mock", kind="chat")],
+                         runner=RunnerConfig(backend="mock"))
+    suite = SuiteSpec.model_validate({"name": "s", "benchmarks": [
+        {"name": "gsm8k", "limit": 1, "scorer": "judge"}]})
+    with pytest.raises(ConfigError, match="gsm8k has no judge scorer"):
+        run_model(config, tmp_path, config.models[0], [suite])
+
+
+def test_needlebench_suite_overall_is_weighted(data_dir: Path, tmp_path: Path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "suites/needlebench.yaml").read_text())
+    for line in raw["benchmarks"]:
+        line.update(lengths=[1000], limit=4, repeats=1)
+    suite = SuiteSpec.model_validate(raw)
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path), models=[MODEL],
+                         runner=RunnerConfig(backend="mock", max_model_len=8192))
+    (outcome,) = run_model(config, tmp_path, MODEL, [suite],
+                           backend_builder=lambda spec: MockBackend(generate_fn=_short_memory))
+    scores = {r.benchmark: r.primary.value for r in read_results(outcome.run_dir)}
+    assert scores["single_needle_en"] == 100.0  # the scripted model finds short needles
+    from evals.runner import read_dimensions
+
+    (dim,) = read_dimensions(outcome.run_dir)
+    assert dim.name == "needlebench_overall" and dim.weights == (0.4, 0.3, 0.3)
+    assert dim.value == pytest.approx(0.4 * scores["single_needle_en"] + 0.3 * scores[
+        "multi_retrieval_en"] + 0.3 * scores["multi_reasoning_en"])

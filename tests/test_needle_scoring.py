@@ -13,7 +13,6 @@ from evals.needle.atc import TEMPLATES, AtcItem, generate_atc, load_names
 from evals.needle.heatmap import CellRecord, build_grid, effective_length, save_heatmap
 from evals.needle.scoring import (
     aggregate_parallel,
-    overall,
     score_origin,
     score_parallel,
     score_reasoning,
@@ -79,13 +78,6 @@ def test_reasoning_is_case_insensitive_word_fraction() -> None:
     s = score_reasoning("the BLUE one", "Blue Whale")
     assert s.found == ("blue",) and s.value == pytest.approx(50.0)
 
-
-def test_overall_weights() -> None:
-    assert overall(100, 0, 0) == pytest.approx(40.0)
-    assert overall(50, 80, 20) == pytest.approx(0.4 * 50 + 0.3 * 80 + 0.3 * 20)
-
-
-# --- ancestral trace ---------------------------------------------------------------------
 
 def _parse_relations(item: AtcItem) -> dict[str, str]:
     """Recover child -> parent from the prompt text alone, using the templates as patterns."""

@@ -152,6 +152,14 @@ class Judged(Protocol[S_contra]):
 
 
 @runtime_checkable
+class OffersJudgeScorer(Protocol):
+    """A rule-scored benchmark that can be scored by the judge model instead (a suite line's
+    ``scorer: judge``); the judged twin has its own name so that both can share a run."""
+
+    def with_judge(self) -> Benchmark[Any]: ...
+
+
+@runtime_checkable
 class WritesArtifacts(Protocol):
     """A benchmark that leaves files beside its predictions (needle heatmaps), written from
     the scored results so that they can be rebuilt from disk."""

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.benchmarks._judged import answer_text, grade_score, judge_call
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, Metric
 from evals.config import REPO_ROOT
 from evals.errors import DataError
@@ -35,6 +37,7 @@ from evals.records import (
     GenerateRequest,
     GenerateResponse,
     GenerationParams,
+    Judgement,
     Message,
     MetricValue,
     Mode,
@@ -68,11 +71,26 @@ def cell_record(result: SampleResult) -> CellRecord:
     return CellRecord(length, float(m["depth"] or 0), 100 * result.score.value, int(m["repeat"]))
 
 
+def cell_records(results: Sequence[SampleResult]) -> list[CellRecord]:
+    """Records of the scored cells; a cell whose judge verdict was unreadable (weight 0) is
+    left out of means and heatmaps, and counted in the summary instead."""
+    return [cell_record(r) for r in results if r.score.weight > 0]
+
+
 class NeedleMetric(Metric):
+    def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
+        scored = [r for r in results if r.score.weight > 0]
+        if not scored:
+            return MetricValue(self.name, math.nan, math.nan, self.higher_is_better)
+        return super().aggregate(scored)
+
     def secondary(
         self, results: Sequence[SampleResult], ctx: BenchmarkContext | None = None
     ) -> tuple[MetricValue, ...]:
-        eff = effective_length([cell_record(r) for r in results])
+        records = cell_records(results)
+        if not records:
+            return ()
+        eff = effective_length(records)
         return (MetricValue("effective_length", float(eff.length or 0), 0.0),)
 
 
@@ -147,9 +165,14 @@ class NeedleBenchmark:
         s = score_cell(sample.cell, text)
         return Score(s.score / 100, ",".join(s.found) or None, detail=s.detail)
 
+    def with_judge(self) -> JudgedNeedleBenchmark:
+        return JudgedNeedleBenchmark(f"{self.name}_judge", self.path)
+
     def write_artifacts(self, results: Sequence[SampleResult], ctx: BenchmarkContext,
                         out_dir: Path) -> None:
-        records = [cell_record(r) for r in results]
+        records = cell_records(results)
+        if not records:
+            return
         folder = out_dir / "needle"
         folder.mkdir(parents=True, exist_ok=True)
         save_heatmap(records, folder, self.name)
@@ -157,10 +180,104 @@ class NeedleBenchmark:
         write_json(folder / f"{self.name}.json", {
             "schema": 1, "test": self.name, "threshold": eff.threshold,
             "effective_length": eff.length,
+            "unreadable": len(results) - len(records),
             "by_length": [{"length": m.length, "mean": m.mean, "n": m.n} for m in eff.by_length],
             "cells": [{"length": c.length, "depth": c.depth, "score": c.score,
                        "repeat": c.repeat} for c in records],
         })
+
+
+# OpenCompass 0.5.4's generic LLM-judge grader (configs/datasets/*/..._llmjudge_*.py,
+# GRADER_TEMPLATE, Apache-2.0), used by its GenericLLMEvaluator: "A" correct, "B" incorrect.
+GRADER_TEMPLATE = """
+Please as a grading expert, judge whether the final answer given by the
+candidate below is consistent with the standard answer, that is, whether the
+candidate answered correctly.
+
+Here are some evaluation criteria:
+1. Please refer to the given standard answer. You don't need to re-generate the
+answer to the question because the standard answer has been given. You only need
+to judge whether the candidate's answer is consistent with the standard answer
+according to the form of the question.
+2. Because the candidate's answer may be different from the standard answer in
+the form of expression, before making a judgment, please understand the question
+and the standard answer first, and then judge whether the candidate's answer is
+correct.
+3. Some answers may be expressed in different ways, such as with commas,
+currency symbols, units, or explanatory text, as long as the meaning expressed is
+the same.
+4. If the prediction contains the correct final answer but the rule evaluator
+extracts another intermediate number, the prediction should still be judged
+correct.
+
+Please judge whether the following answer is consistent with the standard
+answer. Just return "A" or "B", with no text around it.
+
+A: CORRECT
+B: INCORRECT
+
+<Original Question Begin>:
+{question}
+<Original Question End>
+
+<Gold Target Begin>:
+{answer}
+<Gold Target End>
+
+<Predicted Answer Begin>:
+{prediction}
+<Predicted Answer End>
+""".strip()
+JUDGE_MAX_TOKENS = 128
+_LETTER = re.compile(r"^\W*([AB])\b")
+_WORD = re.compile(r"\b(INCORRECT|CORRECT)\b")
+
+
+def gold_answer(cell: NeedleCell) -> str:
+    """What the judge compares against: every needle's answer for retrieval, the chain's
+    answer for reasoning, the single answer otherwise."""
+    a = cell.answer
+    if cell.kind == "multi_retrieval":
+        return "; ".join(a.keywords)
+    return a.reference if cell.kind == "multi_reasoning" else a.keywords[0]
+
+
+def parse_grade(output: str) -> str | None:
+    """"A" or "B" as the first word, else CORRECT/INCORRECT spelled out; None otherwise.
+    Stricter than OpenCompass, which takes the first capital A or B anywhere in the text
+    (so "As the grader..." reads as correct)."""
+    text = output.strip()
+    if m := _LETTER.match(text):
+        return m[1]
+    if m := _WORD.search(text.upper()):
+        return "A" if m[1] == "CORRECT" else "B"
+    return None
+
+
+class JudgedNeedleBenchmark(NeedleBenchmark):
+    """A needle test graded by the judge model (OpenCompass's generic LLM grader, correct or
+    not, 100 or 0) instead of keyword hits; the model's prompts are the same, so its answers
+    come from the response cache when the rule-scored test already ran."""
+
+    def judge_requests(self, sample: NeedleSample, responses: Sequence[Response],
+                       ctx: BenchmarkContext) -> list[GenerateRequest]:
+        cell = sample.cell
+        prompt = GRADER_TEMPLATE.format(question=cell.answer.question, answer=gold_answer(cell),
+                                        prediction=answer_text(responses[0]))
+        return [judge_call(None, prompt, JUDGE_MAX_TOKENS)]
+
+    def score_judged(self, sample: NeedleSample, responses: Sequence[Response],
+                     verdicts: Sequence[GenerateResponse], ctx: BenchmarkContext) -> Score:
+        judgements = []
+        for v in verdicts:
+            grade = parse_grade(v.text)
+            value = None if grade is None else float(grade == "A")
+            judgements.append(Judgement("grade", v.text, grade, value))
+        return grade_score(judgements)
+
+    def score(self, sample: NeedleSample, responses: Sequence[Response],
+              ctx: BenchmarkContext) -> Score:
+        raise DataError(f"{self.name} is scored by a judge; configure 'judge:' in evals.yaml")
 
 
 for _path in sorted(DEFINITIONS.glob("*.yaml")):

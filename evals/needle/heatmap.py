@@ -109,7 +109,8 @@ def _label(length: int) -> str:
 def draw(grid: Grid, title: str) -> Figure:
     """One annotated heatmap: x = context length, y = depth %, colour = mean score 0-100."""
     values = [[c.mean if c else float("nan") for c in row] for row in grid.cells]
-    fig = Figure(figsize=(max(6.0, 0.9 * len(grid.lengths) + 2), max(4.0, 0.42 * len(grid.depths) + 1.5)))
+    width, height = max(6.0, 0.9 * len(grid.lengths) + 2), max(4.0, 0.42 * len(grid.depths) + 1.5)
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     image = ax.imshow(values, cmap=_CMAP, vmin=0, vmax=100, aspect="auto")
@@ -124,7 +125,9 @@ def draw(grid: Grid, title: str) -> Figure:
     ax.set_ylabel("Depth (%)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="Mean score")
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.93)  # tight_layout costs a full draw
+    # margins in inches (room for the tick and axis labels); tight_layout costs a full draw
+    fig.subplots_adjust(left=0.8 / width, right=1 - 0.3 / width, bottom=0.6 / height,
+                        top=1 - 0.4 / height)
     return fig
 
 

@@ -16,9 +16,6 @@ import Levenshtein
 
 _WHITESPACE = re.compile(r"\s+")
 
-#: OC's summarizer weights (``configs/summarizers/needlebench.py``, non-``mean`` variant).
-OVERALL_WEIGHTS = (0.4, 0.3, 0.3)
-
 
 @dataclass(frozen=True)
 class SimilarityScore:
@@ -149,15 +146,3 @@ def score_reasoning(prediction: str, answer: str) -> ReasoningScore:
     found = tuple(k for k in keywords if k in lowered)
     value = len(found) * (100 / len(keywords)) if keywords else 0.0
     return ReasoningScore(value=value, keywords=keywords, found=found)
-
-
-def overall(single: float, retrieval: float, reasoning: float) -> float:
-    """NeedleBench overall: ``(0.4 S + 0.3 M-RT + 0.3 M-RS) / 1.0``.
-
-    Each input is OC's flat mean over all its cells of both languages (the summary groups list
-    EN and ZH cells together), not a mean of per-language means; the two agree when the
-    languages have equal cell counts.
-    """
-    w_single, w_retrieval, w_reasoning = OVERALL_WEIGHTS
-    weighted = w_single * single + w_retrieval * retrieval + w_reasoning * reasoning
-    return weighted / sum(OVERALL_WEIGHTS)
