@@ -82,6 +82,23 @@ class JudgeConfig(_Strict):
     price_completion_per_mtok: float = Field(default=0.0, ge=0)
 
 
+class GateConfig(_Strict):
+    """``evals gate``: how much a candidate checkpoint may lose against its baseline."""
+
+    default_margin: float = Field(default=1.0, ge=0)
+    """Non-inferiority margin in the metric's points (1.0 = one point of accuracy)."""
+    margins: dict[str, float] = Field(default_factory=dict)
+    """Per-benchmark margins, overriding the default (noisy or small sets need more)."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    parse_failure_margin: float = Field(default=2.0, ge=0)
+    """Allowed rise of the extraction-failure rate, in percentage points."""
+    strict: bool = False
+    """Also fail benchmarks whose non-inferiority is not shown (the interval reaches past
+    the margin) rather than only those with a regression shown."""
+    bootstrap_samples: int = Field(default=10_000, ge=100)
+    seed: int = 0
+
+
 class EvalsConfig(_Strict):
     data_dir: str = "../shared/data"
     output_dir: str = "outputs"
@@ -90,6 +107,7 @@ class EvalsConfig(_Strict):
     suites: list[str] = Field(default_factory=lambda: ["quick"], min_length=1)
     runner: RunnerConfig = RunnerConfig()
     judge: JudgeConfig | None = None
+    gate: GateConfig = GateConfig()
 
 
 class BenchmarkSettings(_Strict):
