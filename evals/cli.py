@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from evals import cli_results as _results_commands
 from evals.config import (
     DEFAULT_CONFIG,
     EvalsConfig,
@@ -22,6 +23,7 @@ from evals.config import (
     find_suite,
     load_config,
     load_suite,
+    resolve_path,
     suite_dirs,
 )
 from evals.errors import BackendError, EvalsError
@@ -123,19 +125,23 @@ def cli(verbose: bool) -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1),
               help="Cap on new tokens per generation (smoke runs; scores then differ).")
 @click.option("--output-dir", help="Where run directories go (overrides evals.yaml).")
+@click.option("--all", "sweep", is_flag=True,
+              help="Sweep: every checkpoint of evals.yaml that has no complete run yet (one "
+              "engine each); finished (checkpoint, suite) runs are skipped, a failing "
+              "checkpoint does not stop the others.")
 def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind: str | None,
         backend: str | None, limit: int | None, max_tokens: int | None,
-        output_dir: str | None) -> None:
+        output_dir: str | None, sweep: bool) -> None:
     """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
     config_dir = Path(config_path).resolve().parent
     _run(config_path, models, kind, backend, output_dir,
          lambda cfg: [load_suite(find_suite(s, config_dir)) for s in (suites or cfg.suites)],
-         limit, max_tokens)
+         limit, max_tokens, sweep=sweep)
 
 
 def _run(config_path: str, models: tuple[str, ...], kind: str | None, backend: str | None,
          output_dir: str | None, suites_of: Callable[[EvalsConfig], list[SuiteSpec]],
-         limit: int | None, max_tokens: int | None) -> None:
+         limit: int | None, max_tokens: int | None, sweep: bool = False) -> None:
     from evals.runner import run_model
 
     path = Path(config_path)
@@ -155,16 +161,54 @@ def _run(config_path: str, models: tuple[str, ...], kind: str | None, backend: s
         updates["output_dir"] = os.path.abspath(output_dir)
     effective = base.model_copy(update=updates)
     suite_specs = suites_of(effective)
+    failed: list[str] = []
     for model in selected:
+        todo = _unfinished(effective, config_dir, model, suite_specs) if sweep else suite_specs
+        if not todo:
+            console.print(f"[bold]{model.name}[/]: every suite complete, skipped")
+            continue
         console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
-                      f"{', '.join(s.name for s in suite_specs)} with {effective.runner.backend}")
-        for outcome in run_model(effective, config_dir, model, suite_specs, limit=limit,
-                                 max_tokens=max_tokens, progress=RichProgress()):
+                      f"{', '.join(s.name for s in todo)} with {effective.runner.backend}")
+        try:
+            outcomes = run_model(effective, config_dir, model, todo, limit=limit,
+                                 max_tokens=max_tokens, progress=RichProgress())
+        except EvalsError as err:
+            if not sweep:
+                raise
+            console.print(f"[red]{model.name} failed:[/] {' '.join(str(err).split())}")
+            failed.append(model.name)
+            continue
+        for outcome in outcomes:
             out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
             _print_dimensions(outcome.run_dir)
             _print_judge(outcome.results)
             _print_needle(outcome.run_dir)
             console.print(f"run directory: {outcome.run_dir}")
+    _refresh_index(resolve_path(config_dir, effective.output_dir))
+    if failed:
+        raise EvalsError(f"sweep: {len(failed)} checkpoint(s) failed ({', '.join(failed)}); "
+                         "the others are complete; fix and re-run 'evals run --all'")
+
+
+def _unfinished(config: EvalsConfig, config_dir: Path, model: ModelSpec,
+                suites: list[SuiteSpec]) -> list[SuiteSpec]:
+    from evals.rundir import RunDir
+    from evals.runner import run_dir_for
+
+    todo = []
+    for suite in suites:
+        path = run_dir_for(config, config_dir, model, suite.name)
+        if not ((path / "manifest.json").is_file() and RunDir(path).complete):
+            todo.append(suite)
+    return todo
+
+
+def _refresh_index(output_dir: Path) -> None:
+    from evals.index import default_index_path, refresh_index
+
+    if output_dir.is_dir() and any(output_dir.rglob("manifest.json")):
+        stats = refresh_index(default_index_path(output_dir), [output_dir])
+        logging.getLogger(__name__).info("index: %s", stats)
 
 
 @cli.command()
@@ -291,6 +335,9 @@ def _print_dimensions(run_dir: Path) -> None:
                    if d.weights else list(d.benchmarks))
         table.add_row(d.name, score, ", ".join(members))
     out.print(table)
+
+
+_results_commands.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import os
 import platform
@@ -58,6 +59,45 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                   "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt")
+
+
+def tokenizer_identity(model_path: str) -> dict[str, str | None]:
+    """Hashes of the tokenizer files and of the chat template of a local model folder (None
+    for hub ids and served models, whose files we do not hold): a changed template or
+    tokenizer moves every score, and ``evals diff`` should say so."""
+    folder = Path(model_path)
+    if not folder.is_dir():
+        return {"tokenizer": None, "chat_template": None}
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            h.update(name.encode() + file_hash(folder / name).encode())
+    return {"tokenizer": h.hexdigest()[:16], "chat_template": _chat_template_hash(folder)}
+
+
+def _chat_template_hash(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return file_hash(jinja)[:16]
+    cfg = folder / "tokenizer_config.json"
+    if cfg.is_file():
+        template = json.loads(cfg.read_text(encoding="utf-8")).get("chat_template")
+        if template:
+            return hashlib.sha256(json.dumps(template).encode()).hexdigest()[:16]
+    return None
+
+
+def source_hash(obj: object) -> str | None:
+    """Hash of the module that defines a benchmark: its prompt, extraction and metric code."""
+    try:
+        source = inspect.getsourcefile(type(obj))
+    except TypeError:
+        return None
+    return file_hash(Path(source))[:16] if source else None
+
+
 def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan: PlannedSuite,
                    backend: Backend, status: str) -> dict[str, Any]:
     return {
@@ -68,6 +108,7 @@ def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan:
         "model_path": model_path,
         "model_fingerprint": backend.fingerprint(),
         "backend": backend.name,
+        **tokenizer_identity(model_path),
         "runner": config.runner.model_dump(mode="json"),
         "suite": plan.suite.model_dump(mode="json"),
         "benchmarks": {
@@ -77,6 +118,8 @@ def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan:
                 "limit": pb.ctx.limit,
                 "n": len(pb.samples),
                 "prompt_hash": pb.prompt_hash(),
+                "sampling": pb.sampling(),
+                "extractor_hash": source_hash(pb.benchmark),
                 "data_files": {
                     p.name: file_hash(p) for p in pb.benchmark.data_files(pb.ctx)
                 },

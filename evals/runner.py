@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,16 @@ class PlannedBenchmark:
             for r in reqs:
                 h.update(request_key(r).encode())
         return h.hexdigest()[:16]
+
+    def sampling(self) -> list[dict[str, Any]]:
+        """The distinct generation settings of this benchmark's requests (usually one)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for reqs in self.requests:
+            for r in reqs:
+                if isinstance(r, GenerateRequest):
+                    params = asdict(r.params)
+                    seen.setdefault(json.dumps(params, sort_keys=True), params)
+        return list(seen.values())
 
 
 @dataclass(frozen=True)

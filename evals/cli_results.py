@@ -1,0 +1,189 @@
+"""The commands that read finished runs: index, diff, report, leaderboard, gate. They work
+from run directories only (never from a live engine), so they run anywhere the outputs are
+(a laptop, a CI job) without a GPU or the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from evals.config import DEFAULT_CONFIG, EvalsConfig, GateConfig, load_config
+from evals.errors import ConfigError
+
+console = Console(stderr=True)
+out = Console()
+
+RUN_DIRS = click.argument("run_dirs", nargs=-1, required=True,
+                          type=click.Path(exists=True, file_okay=False, path_type=Path))
+
+
+def register(cli: click.Group) -> None:
+    for command in (index, diff, gate, leaderboard, report):
+        cli.add_command(command)
+
+
+@click.command()
+@click.argument("roots", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+              help="Index file (default: <first root>/index.sqlite).")
+@click.option("--benchmark", help="Only this benchmark.")
+@click.option("--checkpoint", help="Only this checkpoint.")
+@click.option("--csv", "as_csv", is_flag=True, help="Long-format CSV on stdout.")
+def index(roots: tuple[Path, ...], db: Path | None, benchmark: str | None,
+          checkpoint: str | None, as_csv: bool) -> None:
+    """Refresh the results index from run directories and print every score of every
+    checkpoint (ROOTS: output dirs or run dirs; default: outputs)."""
+    from evals.index import default_index_path, query_scores, refresh_index
+
+    roots = roots or (Path("outputs"),)
+    db = db or default_index_path(roots[0])
+    stats = refresh_index(db, list(roots))
+    console.print(f"index {db}: {stats.added} added, {stats.updated} updated, "
+                  f"{stats.unchanged} unchanged, {stats.removed} removed")
+    rows = query_scores(db, benchmark=benchmark, checkpoint=checkpoint)
+    if as_csv:
+        import csv
+        import sys
+
+        w = csv.writer(sys.stdout)
+        w.writerow(["checkpoint", "kind", "stage", "step", "tokens_seen", "suite", "benchmark",
+                    "metric", "value", "stderr", "n", "run_dir"])
+        for r in rows:
+            w.writerow([r.checkpoint, r.kind, r.stage, r.step, r.tokens_seen, r.suite,
+                        r.benchmark, r.metric, r.value, r.stderr, r.n, r.run_dir])
+        return
+    checkpoints = list(dict.fromkeys(r.checkpoint for r in rows))
+    table = Table(title="primary scores (checkpoints in training order)")
+    table.add_column("benchmark")
+    for c in checkpoints:
+        table.add_column(c, justify="right")
+    cells = {(r.benchmark, r.checkpoint): r for r in rows}
+    for b in sorted({r.benchmark for r in rows}):
+        table.add_row(b, *[f"{cells[b, c].value:.2f}" if (b, c) in cells and
+                           cells[b, c].value is not None else "–" for c in checkpoints])
+    out.print(table)
+
+
+@click.command()
+@click.argument("run_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the diff as markdown here.")
+def diff(run_a: Path, run_b: Path, md_path: Path | None) -> None:
+    """What differs between two runs (data, prompts, template, tokenizer, backend,
+    sampling, judge, extractor code, versions) and how their scores moved."""
+    from evals.diff import diff_runs, to_markdown
+    from evals.rundir import RunDir
+
+    d = diff_runs(RunDir(run_a), RunDir(run_b))
+    scores = Table(title="scores (B − A)")
+    for col in ("benchmark", "metric", "A", "B", "B − A"):
+        scores.add_column(col, justify="right" if col in ("A", "B", "B − A") else "left")
+    for s in d.scores:
+        scores.add_row(s.benchmark, s.metric, *(f"{v:.2f}" if v is not None else "–"
+                                                for v in (s.a, s.b)),
+                       f"{s.delta:+.2f}" if s.delta is not None else "–")
+    out.print(scores)
+    if not d.differences:
+        out.print("no differences in model, data, prompts, template, settings or code")
+    else:
+        table = Table(title="what differs")
+        for col in ("scope", "field", "A", "B"):
+            table.add_column(col, overflow="fold")
+        for x in d.differences:
+            table.add_row(x.scope, x.field, x.a, x.b)
+        out.print(table)
+    if md_path:
+        md_path.write_text(to_markdown(d), encoding="utf-8")
+        console.print(f"markdown: {md_path}")
+
+
+def gate_config(config_path: str) -> GateConfig:
+    """The gate section of evals.yaml, or the defaults when there is no config file."""
+    path = Path(config_path)
+    if path.is_file():
+        return load_config(path).gate
+    if config_path != DEFAULT_CONFIG:
+        raise ConfigError(f"{path}: not found; pass -c evals.yaml or leave it out for defaults")
+    return EvalsConfig.model_fields["gate"].default  # type: ignore[no-any-return]
+
+
+@click.command()
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              help="evals.yaml with the gate: section (margins); defaults without it.")
+@click.option("--baseline", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--candidate", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--margin", type=float, help="Default non-inferiority margin in points "
+              "(overrides evals.yaml's gate.default_margin).")
+@click.option("--strict", is_flag=True, help="Fail benchmarks whose non-inferiority is not "
+              "shown, not only those with a regression shown.")
+@click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the summary here (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JUnit XML here for CI test reports.")
+def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None, strict: bool,
+         md_path: Path | None, junit_path: Path | None) -> None:
+    """Regression gate: paired per-sample tests of CANDIDATE against BASELINE on every
+    benchmark, with non-inferiority margins. Exit 0 pass, 1 regression, 2 bad input."""
+    from evals import gate as gating
+    from evals.rundir import RunDir
+
+    cfg = gate_config(config_path)
+    updates: dict[str, object] = {}
+    if margin is not None:
+        updates["default_margin"] = margin
+    if strict:
+        updates["strict"] = True
+    report = gating.gate(RunDir(baseline), RunDir(candidate), cfg.model_copy(update=updates))
+    summary = gating.to_markdown(report)
+    out.print(summary, markup=False, highlight=False)
+    if md_path:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        with md_path.open("a", encoding="utf-8") as f:  # job summaries are appended to
+            f.write(summary)
+    if junit_path:
+        junit_path.parent.mkdir(parents=True, exist_ok=True)
+        junit_path.write_text(gating.to_junit(report), encoding="utf-8")
+    raise SystemExit(gating.exit_code(report))
+
+
+@click.command()
+@RUN_DIRS
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/out/leaderboard"), show_default=True,
+              help="Where leaderboard.md, leaderboard.tex and one CSV per table go.")
+@click.option("--paper", is_flag=True, help="Add the InternLM2 report's published rows.")
+def leaderboard(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool) -> None:
+    """Tables in the InternLM2 report's layout (tables 5-18, base and chat halves) from run
+    directories (or folders holding them): markdown, CSV and LaTeX."""
+    from evals.leaderboard import build_tables, to_markdown, write_leaderboard
+    from evals.rundir import find_runs
+
+    tables = build_tables(find_runs(list(run_dirs)), paper=paper)
+    out.print(to_markdown(tables), markup=False, highlight=False)
+    for path in write_leaderboard(tables, out_dir):
+        console.print(f"wrote {path}")
+
+
+@click.command()
+@RUN_DIRS
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("reports/out/report.html"), show_default=True)
+@click.option("--baseline", help="Checkpoint name the heatmap compares against "
+              "(default: the first in training order).")
+@click.option("--samples", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Samples per checkpoint and benchmark in the sample browser.")
+def report(run_dirs: tuple[Path, ...], out_path: Path, baseline: str | None,
+           samples: int) -> None:
+    """One self-contained HTML report from run directories (or folders holding them)."""
+    from evals.report import write_report
+    from evals.rundir import find_runs
+
+    path = write_report(find_runs(list(run_dirs)), out_path, baseline=baseline,
+                        samples_per_benchmark=samples)
+    console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")

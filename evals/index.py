@@ -1,0 +1,165 @@
+"""The results index: one SQLite file answering "every score of every checkpoint" without
+rereading predictions.
+
+It is derived data, rebuilt from run directories (``results.json`` and ``manifest.json``)
+and refreshed incrementally: a run is re-read only when its files changed since it was
+indexed, and runs whose directory is gone are dropped. Deleting the file loses nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.errors import ConfigError
+from evals.rundir import RunDir, find_runs, training_order
+
+INDEX_SCHEMA = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_dir TEXT PRIMARY KEY, checkpoint TEXT NOT NULL, kind TEXT, stage TEXT, step INTEGER,
+    tokens_seen INTEGER, suite TEXT, status TEXT, created TEXT, backend TEXT,
+    fingerprint TEXT, git_commit TEXT, stamp TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scores (
+    run_dir TEXT NOT NULL REFERENCES runs(run_dir) ON DELETE CASCADE, benchmark TEXT NOT NULL,
+    metric TEXT NOT NULL, is_primary INTEGER NOT NULL, value REAL, stderr REAL, n INTEGER,
+    parse_failures INTEGER, PRIMARY KEY (run_dir, benchmark, metric));
+CREATE TABLE IF NOT EXISTS dimensions (
+    run_dir TEXT NOT NULL REFERENCES runs(run_dir) ON DELETE CASCADE, name TEXT NOT NULL,
+    value REAL, PRIMARY KEY (run_dir, name));
+CREATE INDEX IF NOT EXISTS scores_by_benchmark ON scores (benchmark, metric);
+"""
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One score of one checkpoint, with where the checkpoint sits in training."""
+
+    checkpoint: str
+    kind: str
+    stage: str
+    step: int | None
+    tokens_seen: int | None
+    suite: str
+    benchmark: str
+    metric: str
+    primary: bool
+    value: float | None
+    stderr: float | None
+    n: int | None
+    run_dir: str
+
+
+def default_index_path(output_dir: Path) -> Path:
+    return output_dir / "index.sqlite"
+
+
+@contextmanager
+def _connect(db: Path) -> Iterator[sqlite3.Connection]:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.executescript(DDL)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(INDEX_SCHEMA),))
+        elif int(row[0]) != INDEX_SCHEMA:
+            raise ConfigError(f"{db}: index schema {row[0]} (this evals writes {INDEX_SCHEMA}); "
+                              "delete the file, it is rebuilt from the run directories")
+        yield conn
+        conn.commit()
+    except sqlite3.DatabaseError as err:
+        raise ConfigError(f"{db}: not a usable index ({err}); delete it to rebuild") from None
+    finally:
+        conn.close()
+
+
+def _stamp(run: RunDir) -> str:
+    """Changes whenever the run's manifest or results are rewritten."""
+    parts = []
+    for name in ("manifest.json", "results.json"):
+        p = run.path / name
+        parts.append(f"{p.stat().st_mtime_ns}:{p.stat().st_size}" if p.is_file() else "-")
+    return "|".join(parts)
+
+
+def refresh_index(db: Path, roots: Sequence[Path]) -> RefreshStats:
+    """Index every run under ``roots``; runs indexed earlier under these roots whose
+    directories are gone are removed."""
+    runs = find_runs(list(roots))
+    added = updated = unchanged = 0
+    with _connect(db) as conn:
+        known = dict(conn.execute("SELECT run_dir, stamp FROM runs").fetchall())
+        for run in runs:
+            key, stamp = str(run.path.resolve()), _stamp(run)
+            if known.get(key) == stamp:
+                unchanged += 1
+                continue
+            conn.execute("DELETE FROM runs WHERE run_dir = ?", (key,))
+            _insert(conn, run, key, stamp)
+            added, updated = (added + 1, updated) if key not in known else (added, updated + 1)
+        present = {str(r.path.resolve()) for r in runs}
+        roots_abs = [str(r.resolve()) for r in roots]
+        gone = [k for k in known if k not in present and any(k.startswith(r) for r in roots_abs)]
+        conn.executemany("DELETE FROM runs WHERE run_dir = ?", [(k,) for k in gone])
+    return RefreshStats(added, updated, unchanged, len(gone))
+
+
+def _insert(conn: sqlite3.Connection, run: RunDir, key: str, stamp: str) -> None:
+    m, ck = run.manifest, run.checkpoint
+    conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+        key, ck.name, ck.kind.value, ck.stage, ck.step, ck.tokens_seen, run.suite,
+        m.get("status"), m.get("created"), m.get("backend"), m.get("model_fingerprint"),
+        m.get("git_commit"), stamp))
+    if not (run.path / "results.json").is_file():
+        return
+    rows = []
+    for r in run.results:
+        rows.append((key, r.benchmark, r.primary.name, 1, r.primary.value, r.primary.stderr, r.n,
+                     r.parse_failures))
+        rows += [(key, r.benchmark, s.name, 0, s.value, s.stderr, r.n, r.parse_failures)
+                 for s in r.secondary if s.name != r.primary.name]
+    conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", rows)
+    conn.executemany("INSERT OR REPLACE INTO dimensions VALUES (?,?,?)",
+                     [(key, d.name, d.value) for d in run.dimensions])
+
+
+def query_scores(db: Path, *, benchmark: str | None = None, checkpoint: str | None = None,
+                 primary_only: bool = True) -> list[ScoreRow]:
+    """Scores in training order (stage, then step / tokens seen, then name)."""
+    if not db.is_file():
+        raise ConfigError(f"{db}: no index yet; run 'evals index' (or 'evals run') first")
+    where, args = ["1 = 1"], []
+    if benchmark:
+        where.append("s.benchmark = ?")
+        args.append(benchmark)
+    if checkpoint:
+        where.append("r.checkpoint = ?")
+        args.append(checkpoint)
+    if primary_only:
+        where.append("s.is_primary = 1")
+    sql = ("SELECT r.checkpoint, r.kind, r.stage, r.step, r.tokens_seen, r.suite, s.benchmark, "
+           "s.metric, s.is_primary, s.value, s.stderr, s.n, r.run_dir FROM scores s JOIN runs r "
+           f"USING (run_dir) WHERE {' AND '.join(where)}")
+    with _connect(db) as conn:
+        rows = [ScoreRow(checkpoint=c, kind=k, stage=st, step=sp, tokens_seen=t, suite=su,
+                         benchmark=b, metric=m, primary=bool(p), value=v, stderr=e, n=n,
+                         run_dir=rd)
+                for c, k, st, sp, t, su, b, m, p, v, e, n, rd in conn.execute(sql, args)]
+    return sorted(rows, key=lambda r: (training_order(r.stage, r.step, r.tokens_seen, r.checkpoint),
+                                       r.benchmark, not r.primary, r.metric))
+

@@ -1,0 +1,104 @@
+"""Index, report, leaderboard, gate and diff on run directories of the embedded model (real
+transformers backend): a baseline run, a candidate with a planted regression and one with a
+noise-level change, planted by editing the candidate's predictions on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evals.cli import main
+from evals.config import EvalsConfig, GateConfig, ModelSpec, RunnerConfig, SuiteSpec
+from evals.embedded import resolve_embedded
+from evals.gate import exit_code, gate
+from evals.records import SampleResult
+from evals.rundir import RunDir
+from evals.runner import run_model
+
+pytestmark = pytest.mark.slow
+
+SUITE = SuiteSpec.model_validate({"name": "tiny", "benchmarks": [
+    {"name": "mmlu", "mode": "ppl", "shots": 0, "limit": 40},
+    {"name": "gsm8k", "limit": 2, "max_tokens": 32},
+], "dimensions": {"examination": ["mmlu"], "reasoning": ["gsm8k"]}})
+
+
+def _plant(src: Path, dst: Path, benchmark: str, flip_right: int, flip_wrong: int) -> RunDir:
+    """Copy a run and flip ``flip_right`` right answers to wrong and ``flip_wrong`` wrong
+    ones to right in one benchmark's predictions, re-summarising its results line."""
+    shutil.copytree(src, dst)
+    path = dst / "predictions" / f"{benchmark}.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    right = [r for r in rows if r["score"]["value"] == 1.0][:flip_right]
+    wrong = [r for r in rows if r["score"]["value"] == 0.0][:flip_wrong]
+    for r in right + wrong:
+        r["score"]["value"] = 1.0 - r["score"]["value"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = json.loads((dst / "results.json").read_text())
+    for b in results["benchmarks"]:
+        if b["benchmark"] == benchmark:
+            b["primary"]["value"] = 100 * sum(r["score"]["value"] for r in rows) / len(rows)
+    (dst / "results.json").write_text(json.dumps(results))
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest["model"]["name"] = dst.parent.name
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return RunDir(dst)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, RunDir, RunDir]:
+    from evals.config import REPO_ROOT
+
+    data = REPO_ROOT.parent / "shared" / "data"
+    if not data.is_dir():
+        pytest.skip("shared data not found")
+    root = tmp_path_factory.mktemp("embedded")
+    model = ModelSpec(name="base", path=str(resolve_embedded("smollm2-135m-instruct")),
+                      kind="chat", stage="sft")
+    config = EvalsConfig(data_dir=str(data), output_dir=str(root), models=[model],
+                         runner=RunnerConfig(backend="hf", dtype="float32", max_model_len=2048,
+                                             hf_batch_size=8))
+    (outcome,) = run_model(config, root, model, [SUITE])
+    base = RunDir(outcome.run_dir)
+    rows = base.predictions("mmlu")
+    n_right = sum(r.score.value == 1.0 for r in rows)
+    assert n_right >= 8, "the embedded model should get a few MMLU items right"
+    regressed = _plant(base.path, root / "regressed" / "tiny", "mmlu", n_right - 2, 0)
+    noise = _plant(base.path, root / "noise" / "tiny", "mmlu", 1, 1)
+    return base, regressed, noise
+
+
+def test_gate_on_the_embedded_model(runs: tuple[RunDir, RunDir, RunDir]) -> None:
+    base, regressed, noise = runs
+    cfg = GateConfig()
+    bad = gate(base, regressed, cfg)
+    assert exit_code(bad) == 1
+    assert {r.benchmark: r.verdict for r in bad.rows}["mmlu"] == "regression"
+    assert exit_code(gate(base, noise, cfg)) == 0
+
+
+def test_commands_on_the_embedded_model(runs: tuple[RunDir, RunDir, RunDir], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    base, regressed, noise = runs
+    root = base.path.parent.parent
+    main(["index", str(root)])
+    assert "mmlu" in capsys.readouterr().out
+    html = tmp_path / "report.html"
+    main(["report", str(root), "-o", str(html), "--baseline", "base"])
+    text = html.read_text()
+    assert "regressed" in text and "mmlu" in text
+    main(["leaderboard", str(root), "-o", str(tmp_path / "lb")])
+    assert "MMLU" in (tmp_path / "lb" / "leaderboard.md").read_text()
+    main(["diff", str(base.path), str(noise.path)])
+    assert "mmlu" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["gate", "--baseline", str(base.path), "--candidate", str(regressed.path),
+              "--junit", str(tmp_path / "gate.xml")])
+    assert exc.value.code == 1
+    assert (tmp_path / "gate.xml").read_text().count("<failure") == 1
+    rows = [SampleResult.from_json(json.loads(x)) for x in
+            (regressed.path / "predictions" / "mmlu.jsonl").read_text().splitlines()]
+    assert sum(r.score.value for r in rows) == 2
