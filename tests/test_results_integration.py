@@ -21,8 +21,8 @@ from evals.runner import run_model
 pytestmark = pytest.mark.slow
 
 SUITE = SuiteSpec.model_validate({"name": "tiny", "benchmarks": [
-    {"name": "mmlu", "mode": "ppl", "shots": 0, "limit": 40},
-    {"name": "gsm8k", "limit": 2, "max_tokens": 32},
+    {"name": "mmlu", "mode": "ppl", "shots": 0, "limit": 30},
+    {"name": "gsm8k", "limit": 1, "max_tokens": 24},
 ], "dimensions": {"examination": ["mmlu"], "reasoning": ["gsm8k"]}})
 
 
@@ -65,8 +65,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, RunDir, RunD
     base = RunDir(outcome.run_dir)
     rows = base.predictions("mmlu")
     n_right = sum(r.score.value == 1.0 for r in rows)
-    assert n_right >= 8, "the embedded model should get a few MMLU items right"
-    regressed = _plant(base.path, root / "regressed" / "tiny", "mmlu", n_right - 2, 0)
+    assert n_right >= 6, "the embedded model should get a few MMLU items right"
+    regressed = _plant(base.path, root / "regressed" / "tiny", "mmlu", n_right - 1, 0)
     noise = _plant(base.path, root / "noise" / "tiny", "mmlu", 1, 1)
     return base, regressed, noise
 
@@ -101,4 +101,4 @@ def test_commands_on_the_embedded_model(runs: tuple[RunDir, RunDir, RunDir], tmp
     assert (tmp_path / "gate.xml").read_text().count("<failure") == 1
     rows = [SampleResult.from_json(json.loads(x)) for x in
             (regressed.path / "predictions" / "mmlu.jsonl").read_text().splitlines()]
-    assert sum(r.score.value for r in rows) == 2
+    assert sum(r.score.value for r in rows) == 1
