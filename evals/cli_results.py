@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from evals.config import DEFAULT_CONFIG, EvalsConfig, GateConfig, load_config
+from evals.config import DEFAULT_CONFIG, EvalsConfig, GateConfig, load_config, resolve_path
 from evals.errors import ConfigError
 
 console = Console(stderr=True)
@@ -27,18 +27,23 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.argument("roots", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              help="Without ROOTS, index this config's output_dir.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="Index file (default: <first root>/index.sqlite).")
 @click.option("--benchmark", help="Only this benchmark.")
 @click.option("--checkpoint", help="Only this checkpoint.")
 @click.option("--csv", "as_csv", is_flag=True, help="Long-format CSV on stdout.")
-def index(roots: tuple[Path, ...], db: Path | None, benchmark: str | None,
+def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark: str | None,
           checkpoint: str | None, as_csv: bool) -> None:
     """Refresh the results index from run directories and print every score of every
-    checkpoint (ROOTS: output dirs or run dirs; default: outputs)."""
+    checkpoint (ROOTS: output dirs or run dirs; default: evals.yaml's output_dir)."""
     from evals.index import default_index_path, query_scores, refresh_index
 
-    roots = roots or (Path("outputs"),)
+    if not roots:
+        path = Path(config_path)
+        output_dir = load_config(path).output_dir if path.is_file() else "outputs"
+        roots = (resolve_path(path.resolve().parent, output_dir),)
     db = db or default_index_path(roots[0])
     stats = refresh_index(db, list(roots))
     console.print(f"index {db}: {stats.added} added, {stats.updated} updated, "
