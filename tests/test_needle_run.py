@@ -82,7 +82,7 @@ class NeedleGrader(MockBackend):
         return "A" if gold in reply else "B"
 
 
-def test_needle_scored_by_judge(data_dir: Path, tmp_path: Path) -> None:
+def _judged_setup(data_dir: Path, tmp_path: Path) -> tuple[EvalsConfig, SuiteSpec]:
     from evals.config import JudgeConfig
 
     config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path), models=[MODEL],
@@ -91,6 +91,11 @@ def test_needle_scored_by_judge(data_dir: Path, tmp_path: Path) -> None:
     suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": [
         {"name": "single_needle_en", "lengths": [1000, 3000], "repeats": 1,
          "scorer": "judge"}]})
+    return config, suite
+
+
+def test_needle_scored_by_judge(data_dir: Path, tmp_path: Path) -> None:
+    config, suite = _judged_setup(data_dir, tmp_path)
 
     def reply(r: GenerateRequest) -> str:
         # right in short contexts, a wrong city in long ones
@@ -110,14 +115,7 @@ def test_needle_scored_by_judge(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_needle_judge_unreadable_verdicts_are_left_out(data_dir: Path, tmp_path: Path) -> None:
-    from evals.config import JudgeConfig
-
-    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path), models=[MODEL],
-                         runner=RunnerConfig(backend="mock", max_model_len=8192),
-                         judge=JudgeConfig(name="grader", backend="mock"))
-    suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": [
-        {"name": "single_needle_en", "lengths": [1000, 3000], "repeats": 1,
-         "scorer": "judge"}]})
+    config, suite = _judged_setup(data_dir, tmp_path)
     (outcome,) = run_model(config, tmp_path, MODEL, [suite],
                            backend_builder=lambda spec: MockBackend(generate_fn=_short_memory),
                            judge_builder=lambda spec: NeedleGrader())

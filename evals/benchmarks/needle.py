@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._judged import answer_text, grade_score, judge_call
+from evals.benchmarks._judged import JudgedBenchmark, answer_text, grade_score, judge_call
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, Metric
 from evals.config import REPO_ROOT
 from evals.errors import DataError
@@ -254,7 +254,7 @@ def parse_grade(output: str) -> str | None:
     return None
 
 
-class JudgedNeedleBenchmark(NeedleBenchmark):
+class JudgedNeedleBenchmark(JudgedBenchmark, NeedleBenchmark):
     """A needle test graded by the judge model (OpenCompass's generic LLM grader, correct or
     not, 100 or 0) instead of keyword hits; the model's prompts are the same, so its answers
     come from the response cache when the rule-scored test already ran."""
@@ -274,10 +274,6 @@ class JudgedNeedleBenchmark(NeedleBenchmark):
             value = None if grade is None else float(grade == "A")
             judgements.append(Judgement("grade", v.text, grade, value))
         return grade_score(judgements)
-
-    def score(self, sample: NeedleSample, responses: Sequence[Response],
-              ctx: BenchmarkContext) -> Score:
-        raise DataError(f"{self.name} is scored by a judge; configure 'judge:' in evals.yaml")
 
 
 for _path in sorted(DEFINITIONS.glob("*.yaml")):
