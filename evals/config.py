@@ -160,7 +160,8 @@ def _format_validation(path: Path, err: ValidationError) -> str:
     return f"{path}: field '{loc}': {first['msg']}{extra}"
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; a missing file or bad syntax is one ConfigError line."""
     if not path.is_file():
         raise ConfigError(f"{path}: file not found; pass an existing path")
     try:
@@ -172,7 +173,7 @@ def _read_yaml(path: Path) -> Any:
 
 
 def load_config(path: Path) -> EvalsConfig:
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
@@ -214,7 +215,7 @@ def find_suite(name_or_path: str, config_dir: Path) -> Path:
 
 
 def load_suite(path: Path) -> SuiteSpec:
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem, **data}
     try:

@@ -53,6 +53,7 @@ from evals.records import (
     prompt_to_json,
     request_key,
 )
+from evals.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -380,19 +381,9 @@ def _write_results(plan: PlannedSuite, results: Sequence[BenchmarkResult]) -> No
     })
 
 
-def _results_json(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "results.json"
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found; is {run_dir} a finished run directory?")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("schema") != SCHEMA_VERSION:
-        raise ConfigError(f"{path}: schema {data.get('schema')} (this evals reads {SCHEMA_VERSION})")
-    return data
-
-
 def read_results(run_dir: Path) -> list[BenchmarkResult]:
-    return [BenchmarkResult.from_json(b) for b in _results_json(run_dir)["benchmarks"]]
+    return list(RunDir(run_dir).results)
 
 
 def read_dimensions(run_dir: Path) -> list[DimensionScore]:
-    return [DimensionScore.from_json(d) for d in _results_json(run_dir).get("dimensions", [])]
+    return list(RunDir(run_dir).dimensions)

@@ -31,7 +31,7 @@ from evals.errors import DataError
 from evals.manifest import write_json
 from evals.needle.cells import NeedleCell, build_cells, score_cell
 from evals.needle.heatmap import CellRecord, effective_length, save_heatmap
-from evals.needle.spec import load_spec
+from evals.needle.spec import NeedleTestSpec, load_spec
 from evals.records import (
     ChatPrompt,
     GenerateRequest,
@@ -122,12 +122,17 @@ class NeedleBenchmark:
         self.name = name
         self.path = path
 
+    @functools.cached_property
+    def spec(self) -> NeedleTestSpec:
+        """Read once: ``requests`` needs it for every cell."""
+        return load_spec(self.path)
+
     def load(self, ctx: BenchmarkContext) -> list[NeedleSample]:
         if not ctx.model_path:
             raise DataError(f"{self.name}: needle contexts are sized with the model's own "
                             "tokenizer; give the model as a local folder, an embedded: name "
                             "or a hub id (not a served model name)")
-        spec = load_spec(self.path)
+        spec = self.spec
         if ctx.repeats:
             spec = spec.model_copy(update={"repeats": ctx.repeats})
         tok = _tokenizer(ctx.model_path)
@@ -155,8 +160,8 @@ class NeedleBenchmark:
         text = sample.cell.prompt
         prompt = (ChatPrompt((Message("user", text),)) if ctx.kind is ModelKind.CHAT
                   else TextPrompt(text))
-        spec_reserve = load_spec(self.path).reserve_tokens
-        return [GenerateRequest(prompt, GenerationParams(self._reserve(ctx, spec_reserve)))]
+        reserve = self._reserve(ctx, self.spec.reserve_tokens)
+        return [GenerateRequest(prompt, GenerationParams(reserve))]
 
     def score(self, sample: NeedleSample, responses: Sequence[Response],
               ctx: BenchmarkContext) -> Score:

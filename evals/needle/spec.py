@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evals.config import read_yaml
 from evals.errors import ConfigError
 
 # CDME cdme200k.py lengths and int(linspace(0, 100, 20)) depths.
@@ -90,10 +90,7 @@ class NeedleTestSpec(BaseModel):
 
 def load_spec(path: Path) -> NeedleTestSpec:
     """Parse one YAML definition; errors are one line naming the file and the field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read needle test definition ({type(exc).__name__})") from exc
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: needle test definition must be a mapping")
     raw.setdefault("name", path.stem)
