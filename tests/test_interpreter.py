@@ -1,0 +1,284 @@
+"""The per-sample Python session of tool-using evaluations: Jupyter-like cells with state, and
+misbehaving or hostile cells contained (timeouts, memory, fork bombs, network, writes outside,
+spoofed replies), with nothing left behind after ``close``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import socket
+import struct
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evals.sandbox import isolation_available, uid_processes
+from evals.tools import InterpreterSession, SessionLimits
+from evals.tools import interpreter as interpreter_module
+
+needs_isolation = pytest.mark.skipif(
+    not isolation_available(), reason="needs root for namespaces and a uid of the session's own")
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[InterpreterSession]:
+    with InterpreterSession(SessionLimits(call_timeout_s=30)) as shared:
+        yield shared
+
+
+def test_state_persists_across_cells(session: InterpreterSession) -> None:
+    assert session.run("import math\nx = 6\ndef double(n):\n    return 2 * n").status == "ok"
+    result = session.run("double(x) + math.floor(0.5)")
+    assert (result.status, result.value, result.error) == ("ok", "12", None)
+    assert session.run("open('notes.txt', 'w').write('kept')").status == "ok"
+    assert session.run("open('notes.txt').read()").value == "'kept'"
+    assert (session.workdir / "notes.txt").read_text() == "kept"  # the host can seed and collect
+    # classes defined in a cell live in __main__, so pickle finds them
+    pickled = session.run("import pickle\nclass P:\n    pass\ntype(pickle.loads(pickle.dumps(P()))).__name__")
+    assert pickled.value == "'P'"
+
+
+def test_trailing_expression_and_output(session: InterpreterSession) -> None:
+    result = session.run("print('hello')\nimport sys\nprint('warn', file=sys.stderr)\n[1, 2][-1]")
+    assert (result.status, result.stdout, result.value) == ("ok", "hello\nwarn\n", "2")
+    assert session.run("y = 3").value is None
+    assert session.run("print(1)").value is None  # print returns None
+    assert session.run("y + 1;").value is None  # a trailing ';' hides the value, as in Jupyter
+    fd_level = session.run(
+        "import os, subprocess\nos.write(1, b'raw\\n')\nsubprocess.run(['echo', 'sub'])\n7")
+    assert "raw" in fd_level.stdout and "sub" in fd_level.stdout and fd_level.value == "7"
+
+
+def test_sympy_and_numpy_import(session: InterpreterSession) -> None:
+    """The session runs this venv's interpreter, so what the host has imports inside."""
+    pytest.importorskip("sympy")
+    result = session.run("import numpy, sympy\nstr(sympy.sqrt(8)), int(numpy.arange(5).sum())")
+    assert (result.status, result.value) == ("ok", "('2*sqrt(2)', 10)"), result.error
+
+
+def test_exception_is_an_error_and_the_session_goes_on(session: InterpreterSession) -> None:
+    result = session.run("z = 1\n1 / 0")
+    assert result.status == "error" and result.value is None and result.error is not None
+    first, second = result.error.splitlines()[:2]
+    assert first == "Traceback (most recent call last):"  # the server's own frames are cut
+    assert second.startswith('  File "<cell-') and second.endswith('", line 2, in <module>')
+    assert result.error.endswith("ZeroDivisionError: division by zero")
+    assert "<interpreter>" not in result.error
+    inside = session.run("import sys\nsys.stdout.write(b'bytes')")  # raised in the server's code
+    assert "TypeError" in str(inside.error) and "<interpreter>" not in str(inside.error)
+    library = session.run("import sympy\nsympy.sympify('x +')")
+    assert library.status == "error" and "site-packages/sympy/" in str(library.error)
+    assert str(Path(os.__file__).parent) not in str(library.error)  # no host install paths
+    assert "SyntaxError" in str(session.run("def (").error)
+    assert "SystemExit" in str(session.run("import sys\nsys.exit(3)").error)
+    assert "EOFError" in str(session.run("input()").error)  # stdin is /dev/null
+    assert session.run("z + 1").value == "2"
+
+
+def test_output_value_and_error_are_truncated() -> None:
+    with InterpreterSession(SessionLimits(max_output_chars=100)) as small:
+        printed = small.run("print('x' * 1000)\nimport os\nos.write(1, b'z' * 1000)\n'y' * 1000")
+        assert printed.stdout.startswith("x" * 100) and "truncated" in printed.stdout
+        assert len(printed.stdout) < 200 and "z" not in printed.stdout
+        assert printed.value is not None and printed.value.startswith("'yyy")
+        assert len(printed.value) < 200 and "truncated" in printed.value
+        failed = small.run("raise ValueError('v' * 50 + 'END')")
+        assert failed.error is not None and len(failed.error) < 200
+        assert failed.error.endswith("END") and "truncated" in failed.error  # the tail is kept
+
+
+def test_timeout_kills_the_session_and_later_calls_are_dead() -> None:
+    with InterpreterSession(SessionLimits(call_timeout_s=1)) as slow:
+        result = slow.run("while True:\n    pass")
+        assert result.status == "timeout" and 1 <= result.seconds < 5
+        later = slow.run("1 + 1")
+        assert later.status == "dead" and "timed out" in str(later.error) and not slow.alive
+
+
+def test_cpu_budget_ends_the_session() -> None:
+    with InterpreterSession(SessionLimits(cpu_s=1, call_timeout_s=20)) as busy:
+        result = busy.run("while True:\n    pass")
+        assert result.status == "dead" and "CPU budget" in str(result.error)
+
+
+def test_memory_hog_is_an_error_and_the_session_survives() -> None:
+    with InterpreterSession(SessionLimits(memory_mb=512)) as small:
+        assert "MemoryError" in str(small.run("x = bytearray(8 * 1024 ** 3)").error)
+        grown = small.run("hog = []\nwhile True:\n    hog.append(bytearray(10 ** 7))")
+        assert grown.status == "error" and "MemoryError" in str(grown.error)
+        assert small.run("del hog\n21 * 2").value == "42"
+
+
+@needs_isolation
+def test_fork_bomb_is_contained_and_cell_processes_end_with_the_cell() -> None:
+    with InterpreterSession(SessionLimits(call_timeout_s=10)) as bomb:
+        assert bomb.uid is not None
+        result = bomb.run("import os\nwhile True:\n    os.fork()")
+        assert result.status == "error" and "BlockingIOError" in str(result.error)
+        survivors = uid_processes(bomb.uid)  # the forks died with the cell: the reaper and the
+        assert len(survivors) == 2 and bomb.pid in survivors  # server are all that is left
+        background = bomb.run("import subprocess\np = subprocess.Popen(['sleep', '60'])\np.pid")
+        assert background.status == "ok" and uid_processes(bomb.uid) == survivors
+        assert bomb.run("1").value == "1"
+
+
+@needs_isolation
+def test_no_network() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    code = (
+        "import socket\nout = []\n"
+        f"for address in [('1.1.1.1', 53), ('127.0.0.1', {port})]:\n"
+        "    try:\n        socket.create_connection(address, timeout=2).close()\n"
+        "        out.append('connected')\n"
+        "    except OSError as exc:\n        out.append(type(exc).__name__)\nout"
+    )
+    try:
+        with InterpreterSession() as net:
+            result = net.run(code)
+        assert result.status == "ok" and "connected" not in str(result.value), result
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+@needs_isolation
+def test_cannot_write_outside_or_see_host_tmp_or_the_checkout() -> None:
+    marker = Path("/tmp") / f"evals-host-marker-{os.getpid()}"
+    marker.write_text("secret")
+    repo = Path(__file__).resolve().parents[1]
+    targets = [repo / "tests" / "escaped-session.txt", Path("/work") / "escaped-session.txt",
+               Path.home() / "escaped-session.txt", repo / ".venv" / "escaped-session.txt"]
+    code = (
+        f"import os\nout = {{'marker': os.path.exists({str(marker)!r}), "
+        f"'listed': {marker.name!r} in os.listdir('/tmp'), "
+        f"'repo': os.path.exists({str(repo / 'pyproject.toml')!r})}}\n"
+        f"for path in {[str(t) for t in targets]!r}:\n"
+        "    try:\n        open(path, 'w').write('x')\n        out[path] = 'written'\n"
+        "    except OSError as exc:\n        out[path] = type(exc).__name__\nout"
+    )
+    # the host's world-writable directories are private tmpfs inside: writes there stay there
+    shared = [Path(d) / f"escaped-session-{os.getpid()}" for d in ("/var/tmp", "/dev/shm", "/run/lock")
+              if Path(d).is_dir()]
+    private = "".join(f"open({str(p)!r}, 'w').write('x')\n" for p in shared)
+    try:
+        with InterpreterSession() as session:
+            result = session.run(code)
+            assert session.run(private).status == "ok"
+    finally:
+        marker.unlink()
+    assert not any(p.exists() for p in shared)
+    seen = ast.literal_eval(str(result.value))
+    assert seen.pop("marker") is False and seen.pop("listed") is False
+    assert seen.pop("repo") is False  # the checkout (and the data beside it) is hidden
+    assert "written" not in seen.values() and len(seen) == len(targets)
+    assert not any(target.exists() for target in targets)
+
+
+def _fake_reply(value: str) -> bytes:
+    body = json.dumps({"id": "ready", "status": "ok", "stdout": "", "value": value, "error": None})
+    return struct.pack(">I", len(body)) + body.encode()
+
+
+def test_printed_or_fd_written_fake_replies_are_just_output(session: InterpreterSession) -> None:
+    fake = _fake_reply("'forged'")
+    code = f"import os, sys\nprint({fake!r})\nos.write(1, {fake!r})\nos.write(2, {fake!r})\n40 + 2"
+    result = session.run(code)
+    assert (result.status, result.value) == ("ok", "42") and "forged" in result.stdout
+    assert session.run("1").value == "1"
+
+
+WRITE_TO_PIPES = (
+    "import os, stat\n"
+    "for name in os.listdir('/proc/self/fd'):\n"
+    "    try:\n"
+    "        if int(name) > 2 and stat.S_ISFIFO(os.fstat(int(name)).st_mode):\n"
+    "            os.write(int(name), {payload!r})\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "40 + 2"
+)
+
+
+def test_frames_forged_on_the_private_channel_are_discarded(session: InterpreterSession) -> None:
+    result = session.run(WRITE_TO_PIPES.format(payload=_fake_reply("'forged'")))
+    assert (result.status, result.value) == ("ok", "42")
+    assert session.run("2").value == "2"
+
+
+def test_garbage_on_the_private_channel_ends_the_session() -> None:
+    with InterpreterSession() as victim:
+        result = victim.run(WRITE_TO_PIPES.format(payload=b"\xff" * 8 + b"garbage"))
+        assert result.status == "dead" and "protocol" in str(result.error)
+    with InterpreterSession() as fresh:
+        assert fresh.run("1").value == "1"
+
+
+@needs_isolation
+def test_killing_the_harness_is_impossible_and_killing_itself_is_harmless() -> None:
+    with InterpreterSession() as session:
+        harness = ("import os, signal\nreaper = os.getppid()\n"
+                   "harness = int(open(f'/proc/{reaper}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+                   "os.kill(harness, signal.SIGKILL)")
+        result = session.run(harness)
+        assert result.status == "error" and "PermissionError" in str(result.error)
+        # its own uid only: the reaper above it dies, the server goes on
+        assert session.run("import os\nos.kill(-1, 9)\n1").value == "1"
+        suicide = session.run("import os\nos.kill(os.getpid(), 9)")
+        assert suicide.status == "dead" and "SIGKILL" in str(suicide.error)
+        uid = session.uid
+    assert uid is not None and uid_processes(uid, include_zombies=False) == []
+    os.kill(os.getpid(), 0)  # still here
+
+
+@needs_isolation
+def test_close_leaves_no_process_zombie_or_directory() -> None:
+    before = set(os.listdir(tempfile.gettempdir()))
+    session = InterpreterSession(SessionLimits(call_timeout_s=2))
+    uid, pid = session.uid, session.pid
+    assert uid is not None
+    code = ("import os, subprocess, time\nsubprocess.Popen(['sleep', '60'])\n"
+            "if os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+            "if os.fork() == 0:\n    os._exit(0)\n"  # a zombie until reaped
+            "time.sleep(60)")
+    assert session.run(code).status == "timeout"  # the kill must reach the setsid child too
+    session.close()
+    deadline = time.monotonic() + 2
+    while uid_processes(uid) and time.monotonic() < deadline:
+        time.sleep(0.02)  # orphaned zombies are reaped by init
+    assert uid_processes(uid) == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped by us, not a zombie
+    assert not Path(f"/proc/{pid}").exists()
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+def test_without_isolation_the_directory_is_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interpreter_module, "isolation_available", lambda: False)
+    with InterpreterSession() as plain:
+        assert plain.uid is None
+        assert plain.run("open('f.txt', 'w').write('1')\nimport os\nos.listdir('.')").value == "['f.txt']"
+        workdir = plain.workdir
+        assert (workdir / "f.txt").exists()
+        pid = plain.pid
+    assert not workdir.exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_closing_twice_and_running_after_close_are_safe() -> None:
+    session = InterpreterSession()
+    session.close()
+    session.close()
+    result = session.run("1")
+    assert result.status == "dead" and "closed" in str(result.error)
+    with pytest.raises(ProcessLookupError):
+        os.kill(session.pid, 0)
