@@ -160,6 +160,10 @@ class ReactBenchmark(ABC, Generic[S]):
     def group(self, sample: S) -> str:
         return ""
 
+    def exemplars_for(self, sample: S) -> tuple[Exemplar, ...]:
+        """The exemplars shown before ``sample`` (MathBench's depend on language and type)."""
+        return self.exemplars
+
     def check(self, ctx: BenchmarkContext) -> None:
         """Called by ``load``: the protocol is for chat models and has so many exemplars."""
         if ctx.kind is not ModelKind.CHAT:
@@ -199,7 +203,8 @@ class ReactBenchmark(ABC, Generic[S]):
                           detail="neither a python block nor a final answer")
         transcript = _transcript(cells, observations, last.final)
         detail = f"{score.detail}\n{transcript}" if score.detail else transcript
-        return replace(score, detail=detail, extras=(("tool_used", float(bool(cells))),))
+        return replace(score, detail=detail,
+                       extras=(*score.extras, ("tool_used", float(bool(cells)))))
 
     def _observe(self, sample_id: str, cells: tuple[str, ...], ctx: BenchmarkContext,
                  fresh: bool) -> list[str]:
@@ -215,7 +220,7 @@ class ReactBenchmark(ABC, Generic[S]):
     def _ask(self, sample: S, history: Sequence[tuple[str, str]],
              ctx: BenchmarkContext) -> GenerateRequest:
         messages = [Message("system", INSTRUCTION)]
-        for ex in self.exemplars[: ctx.shots]:
+        for ex in self.exemplars_for(sample)[: ctx.shots]:
             messages.append(Message("user", ex.question))
             for step in ex.steps:
                 messages += _round(step.reply, step.observation)
