@@ -55,6 +55,10 @@ class RunnerConfig(_Strict):
     """Requests handed to the backend per call; responses are cached after each call."""
     hf_batch_size: int = Field(default=8, ge=1)
     max_retries: int = Field(default=3, ge=0)
+    tool_workers: int = Field(default=8, ge=1)
+    """Samples whose next turn is prepared at once between rounds of multi-turn benchmarks:
+    tool calls (sandboxed interpreter sessions) run in parallel instead of one by one while
+    the engine waits."""
     openai: OpenAIConfig = OpenAIConfig()
 
 

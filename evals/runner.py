@@ -13,7 +13,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +213,8 @@ def run_model(
     judge: Judge | None = None
     try:
         try:
-            answers, convs = _converse(engine, [b for p in plans for b in p.benchmarks])
+            answers, convs = _converse(engine, [b for p in plans for b in p.benchmarks],
+                                       config.runner.tool_workers)
         finally:
             backend.close()  # before a local judge loads into the same memory
         if config.judge is not None and any(_judged(p) for p in plans):
@@ -259,28 +262,36 @@ MAX_ROUNDS = 64
 
 
 def _converse(
-    engine: Engine, planned: Sequence[PlannedBenchmark]
+    engine: Engine, planned: Sequence[PlannedBenchmark], workers: int = 1
 ) -> tuple[dict[str, Response], Conversations]:
     """All first-round requests in one engine call, then one call per further round, each
-    batched across every multi-turn sample that still has something to ask."""
+    batched across every multi-turn sample that still has something to ask. Between rounds,
+    ``follow_up`` runs for ``workers`` samples at once: for tool-using benchmarks it runs the
+    sample's sandboxed code, which waits on a child process, so threads overlap it."""
     convs: Conversations = {id(pb): [list(rs) for rs in pb.requests] for pb in planned}
     answers = engine.run([r for pb in planned for rs in convs[id(pb)] for r in rs])
     multi = [pb for pb in planned if isinstance(pb.benchmark, MultiTurn)]
-    for _ in range(MAX_ROUNDS):
-        new: list[Request] = []
-        for pb in multi:
-            assert isinstance(pb.benchmark, MultiTurn)
-            for sample, reqs in zip(pb.samples, convs[id(pb)], strict=True):
-                more = pb.benchmark.follow_up(
-                    sample, [answers[request_key(r)] for r in reqs], pb.ctx
-                )
-                more = [_cap(r, pb.max_tokens) for r in more]
-                reqs.extend(more)
-                new.extend(more)
-        if not new:
-            return answers, convs
-        answers.update(engine.run(new))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="follow-up") as pool:
+        for _ in range(MAX_ROUNDS):
+            new: list[Request] = []
+            for pb in multi:
+                for more in pool.map(partial(_follow_up, pb, answers),
+                                     pb.samples, convs[id(pb)]):
+                    new.extend(more)
+            if not new:
+                return answers, convs
+            answers.update(engine.run(new))
     raise ConfigError(f"multi-turn benchmarks asked for more than {MAX_ROUNDS} rounds")
+
+
+def _follow_up(pb: PlannedBenchmark, answers: dict[str, Response], sample: Sample,
+               reqs: list[Request]) -> list[Request]:
+    """The sample's next requests, appended to its conversation (each thread owns one)."""
+    assert isinstance(pb.benchmark, MultiTurn)
+    more = pb.benchmark.follow_up(sample, [answers[request_key(r)] for r in reqs], pb.ctx)
+    more = [_cap(r, pb.max_tokens) for r in more]
+    reqs.extend(more)
+    return more
 
 
 def _score_suite(plan: PlannedSuite, answers: dict[str, Response], convs: Conversations,
