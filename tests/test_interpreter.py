@@ -282,3 +282,88 @@ def test_closing_twice_and_running_after_close_are_safe() -> None:
     assert result.status == "dead" and "closed" in str(result.error)
     with pytest.raises(ProcessLookupError):
         os.kill(session.pid, 0)
+
+
+# --- IPython mode (CIBench's notebooks) ---------------------------------------------------------
+
+needs_ipython = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("IPython") is None, reason="IPython not installed")
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InterpreterSession]:
+    if __import__("importlib").util.find_spec("IPython") is None:
+        pytest.skip("IPython not installed")
+    table = tmp_path_factory.mktemp("inputs") / "table.csv"
+    table.write_text("a,b\n1,2\n3,4\n")
+    with InterpreterSession(SessionLimits(call_timeout_s=60), mode="ipython",
+                            files={"data/table.csv": table}) as shared:
+        yield shared
+
+
+def test_ipython_state_display_and_input_files(notebook: InterpreterSession) -> None:
+    loaded = notebook.run("import pandas as pd\ndf = pd.read_csv('data/table.csv')\ndf.b.sum()")
+    assert (loaded.status, loaded.value, loaded.images) == ("ok", "np.int64(6)", ()), loaded.error
+    shown = notebook.run("print('out')\nimport sys\nprint('err', file=sys.stderr)\ndf.a.tolist()")
+    assert (shown.stdout, shown.stderr, shown.value) == ("out\n", "err\n", "[1, 3]")
+    assert notebook.run("x = df.a.max()").value is None
+    assert notebook.run("x * 10;").value is None  # ';' hides the value, as in Jupyter
+    assert notebook.run("x * 10").value == "np.int64(30)"
+
+
+def test_ipython_magics_and_jupyter_tracebacks(notebook: InterpreterSession) -> None:
+    assert notebook.run("%pwd").value == repr("/tmp" if notebook.isolated else str(notebook.workdir))
+    timed = notebook.run("%timeit -n1 -r1 sum(range(10))")
+    assert timed.status == "ok" and "per loop" in timed.stdout
+    shell = notebook.run("!echo from-a-shell")
+    assert shell.status == "ok" and "from-a-shell" in shell.stdout
+    failed = notebook.run("def f():\n    return 1 / 0\nf()")
+    assert failed.status == "error"
+    error = str(failed.error)
+    assert "ZeroDivisionError" in error and "Cell In[" in error and "\x1b[" not in error
+    assert "<interpreter>" not in error and "interactiveshell" not in error
+    assert notebook.run("y = 2\ny").value == "2"  # the session goes on
+
+
+def test_ipython_figures_come_back_as_png(notebook: InterpreterSession) -> None:
+    import base64
+
+    shown = notebook.run("import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2))\n"
+                         "plt.plot([1, 2, 3])\nplt.show()\nplt.figure()\nplt.bar([1], [2]);")
+    assert shown.status == "ok" and len(shown.images) == 2  # one shown, one left open
+    assert all(base64.b64decode(png).startswith(b"\x89PNG") for png in shown.images)
+    assert notebook.run("1 + 1").images == ()  # shown figures are closed at the cell's end
+
+
+@needs_ipython
+@needs_isolation
+def test_ipython_mode_is_as_contained_as_plain_mode(tmp_path: Path) -> None:
+    secret = Path(__file__).resolve().parents[1] / "pyproject.toml"  # under /work
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        with InterpreterSession(SessionLimits(call_timeout_s=15), mode="ipython") as box:
+            assert box.uid is not None
+            read = box.run(f"open({str(secret)!r}).read()")
+            assert read.status == "error" and "FileNotFoundError" in str(read.error)
+            shell_read = box.run(f"!cat {secret}")
+            assert "[project]" not in shell_read.stdout
+            net = box.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), 2)")
+            assert net.status == "error" and "Error" in str(net.error).splitlines()[-1]
+            kill = box.run("import os, signal\nreaper = os.getppid()\nharness = int(open("
+                           "f'/proc/{reaper}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+                           "os.kill(harness, signal.SIGKILL)")
+            assert kill.status == "error" and "PermissionError" in str(kill.error)
+            bomb = box.run("import os\nwhile True:\n    os.fork()")
+            assert bomb.status == "error" and "BlockingIOError" in str(bomb.error)
+            assert len(uid_processes(box.uid)) == 2  # reaper and server: the forks are gone
+            loop = box.run("while True:\n    pass")
+            assert loop.status == "timeout" and box.run("1").status == "dead"
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+    os.kill(os.getpid(), 0)  # still here

@@ -1,7 +1,12 @@
-"""The REPL server that runs inside an interpreter session's sandbox (stdlib only).
+"""The REPL server that runs inside an interpreter session's sandbox.
 
 Its source is passed to ``python -c`` by ``evals.tools.interpreter``, compiled under the name
-``<interpreter>`` so that tracebacks can leave its frames out; it never imports ``evals``.
+``<interpreter>`` so that tracebacks can leave its frames out; it never imports ``evals``, and
+only the stdlib in plain mode. In IPython mode (CIBench's notebooks) cells run through the
+venv's ``InteractiveShell`` as a Jupyter kernel runs them: magics, ``!`` lines, the displayed
+value of a trailing expression, Jupyter-style tracebacks; matplotlib draws through the inline
+backend, so each figure shown or left open at the cell's end comes back as a base64 PNG, and
+stdout and stderr are kept apart as a notebook keeps its streams.
 Protocol: frames of a 4-byte big-endian length and a JSON object, requests on the fd that was
 stdin, replies on a private duplicate of the fd that was stdout. Before any user code runs,
 fds 0, 1 and 2 are pointed at ``/dev/null`` and an unlinked capture file, so a ``print`` or an
@@ -18,6 +23,7 @@ import io
 import json
 import linecache
 import os
+import re
 import signal
 import struct
 import sys
@@ -153,16 +159,104 @@ def reply(code: str, namespace: dict[str, Any], number: int, sink: int, limit: i
         exc, value = repr_error, None
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    flush_std()
+    raw, raw_dropped = drain(sink, limit)
+    stdout = clip(out.text() + raw, limit, out.dropped + raw_dropped)
+    error = None if exc is None else format_error(exc, limit)
+    return {"status": "ok" if exc is None else "error", "stdout": stdout, "value": value,
+            "error": error, "stderr": "", "images": []}
+
+
+def flush_std() -> None:
     for stream in (sys.__stdout__, sys.__stderr__):
         try:
             if stream is not None:
                 stream.flush()  # print(..., file=sys.__stdout__) goes to the fd-level capture
         except (OSError, ValueError):
             pass
+
+
+ANSI = re.compile(r"(?:\x1B[@-_]|[\x80-\x9F])[0-?]*[ -/]*[@-~]")
+MAX_IMAGES = 10
+"""Figures kept per cell (lagent's IPython interpreter saves at most ten)."""
+OUTPUTS: dict[str, Any] = {}
+"""What the current IPython cell displayed: ``value``, ``images``, ``error``."""
+IMAGE_LIMIT = [0]
+"""Largest base64 PNG kept, in characters (set from the command line); larger ones are dropped
+with a note on stderr."""
+
+
+def ipython_shell() -> Any:
+    """An ``InteractiveShell`` whose display hooks fill ``OUTPUTS`` instead of
+    writing to a terminal: what a Jupyter kernel would send as ``execute_result``,
+    ``display_data`` and ``error`` messages."""
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    class Publisher(DisplayPublisher):
+        def publish(self, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+            outputs = OUTPUTS
+            if "image/png" in data:
+                png = data["image/png"]
+                if not isinstance(png, str) or len(png) > IMAGE_LIMIT[0]:
+                    print(f"[a figure of {len(png)} characters was dropped]", file=sys.stderr)
+                elif len(outputs["images"]) < MAX_IMAGES:
+                    outputs["images"].append(png)
+            elif "text/plain" in data:
+                print(data["text/plain"])
+
+        def clear_output(self, wait: bool = False) -> None:
+            pass
+
+    class Hook(DisplayHook):
+        def write_output_prompt(self) -> None:
+            pass
+
+        def write_format_data(self, format_dict: dict[str, Any], md_dict: Any = None) -> None:
+            OUTPUTS["value"] = format_dict.get("text/plain")
+
+    class Shell(InteractiveShell):
+        def enable_gui(self, gui: Any = None) -> None:
+            pass  # no event loop: figures are rendered by the inline backend
+
+        def _showtraceback(self, etype: Any, evalue: Any, stb: Any) -> None:
+            OUTPUTS["error"] = self.InteractiveTB.stb2text(stb)
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "nocolor"
+    shell = Shell.instance(config=config, display_pub_class=Publisher, displayhook_class=Hook)
+    shell.enable_matplotlib("inline")  # type: ignore[no-untyped-call]
+    return shell
+
+
+def reply_ipython(shell: Any, code: str, sink: int, limit: int) -> dict[str, Any]:
+    out, err = Capture(limit), Capture(limit)
+    OUTPUTS.update(value=None, images=[], error=None)
+    sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
+    try:
+        result = shell.run_cell(code, store_history=True)
+        if os.getpid() != SERVER_PID:
+            os._exit(0)
+    finally:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    flush_std()
     raw, raw_dropped = drain(sink, limit)
-    stdout = clip(out.text() + raw, limit, out.dropped + raw_dropped)
-    error = None if exc is None else format_error(exc, limit)
-    return {"status": "ok" if exc is None else "error", "stdout": stdout, "value": value, "error": error}
+    outputs = OUTPUTS
+    failed = not result.success
+    error = outputs["error"] or (repr(result.error_in_exec or result.error_before_exec)
+                                 if failed else None)
+    value = outputs["value"]
+    return {
+        "status": "error" if failed else "ok",
+        "stdout": clip(out.text() + raw, limit, out.dropped + raw_dropped),
+        "stderr": clip(err.text(), limit, err.dropped),
+        "value": None if value is None else clip(value, limit),
+        "error": None if error is None else clip(ANSI.sub("", error), limit, keep_tail=True),
+        "images": outputs["images"],
+    }
 
 
 def stay_behind_as_reaper() -> None:
@@ -236,6 +330,8 @@ def own_processes() -> set[int]:
 def main() -> None:
     global SERVER_PID
     limit, own_uid = int(sys.argv[1]), sys.argv[2] == "own-uid" and os.getuid() >= OWN_UID_FLOOR
+    ipython = len(sys.argv) > 4 and sys.argv[3] == "ipython"
+    IMAGE_LIMIT[0] = int(sys.argv[4]) if ipython else 0
     sys.argv = [""]
     if own_uid:  # kill(-1) and a uid-wide sweep are only safe with a uid of the session's own
         stay_behind_as_reaper()
@@ -252,6 +348,7 @@ def main() -> None:
     main_module = types.ModuleType("__main__")  # the cells' globals; pickling finds their classes
     main_module.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main_module
+    shell = ipython_shell() if ipython else None
     send(replies, {"id": "ready"})
     number = 0
     while (header := read_exact(requests, HEADER.size)) is not None:
@@ -261,10 +358,14 @@ def main() -> None:
         request = json.loads(body)
         number += 1
         try:
-            message = reply(request["code"], main_module.__dict__, number, sink, limit)
+            if shell is not None:
+                message = reply_ipython(shell, request["code"], sink, limit)
+            else:
+                message = reply(request["code"], main_module.__dict__, number, sink, limit)
         except BaseException as exc:  # the cell broke the server's own machinery (or memory)
             error = f"{type(exc).__name__} in the interpreter itself: {exc}"[:limit]
-            message = {"status": "error", "stdout": "", "value": None, "error": error}
+            message = {"status": "error", "stdout": "", "value": None, "error": error,
+                       "stderr": "", "images": []}
         if os.getpid() != SERVER_PID:
             os._exit(0)
         if own_uid:

@@ -24,6 +24,13 @@ ends the session. A cell that digs the id out of the server's frames can forge i
 which gives it nothing it could not print; it cannot reach another call, session or the host.
 Without root, only the rlimits, the process group and the private temporary directory apply
 (``isolated`` says which).
+
+``mode="ipython"`` runs cells through IPython's ``InteractiveShell`` inside the same layers
+(see ``_repl_server``): magics, ``!`` lines (a shell inside the sandbox), Jupyter tracebacks,
+stderr apart from stdout, and matplotlib figures as base64 PNGs in ``CellResult.images``.
+``files`` are copied into the session's working directory (owned by the session's uid) once
+the sandbox stands and before the first cell runs: a task's input data, under the relative
+names its code opens.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import subprocess
 import tempfile
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -56,6 +64,7 @@ from evals.sandbox import (
 )
 
 CellStatus = Literal["ok", "error", "timeout", "dead"]
+SessionMode = Literal["python", "ipython"]
 HEADER = struct.Struct(">I")
 SESSION_UIDS = (1 << 30, 1 << 31)  # the server's OWN_UID_FLOOR is the lower bound
 """Uids drawn for sessions: far above any account's, so no file or process of the host has one."""
@@ -73,6 +82,9 @@ class SessionLimits:
     max_processes: int = 32
     max_file_mb: int = 16
     start_timeout_s: float = 10.0
+    max_image_kb: int = 1024
+    """IPython mode: the largest figure kept (base64 PNG); larger ones are dropped, said so on
+    stderr."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,10 @@ class CellResult:
     error: str | None
     """The traceback from the cell down (``error``), or why the session is gone."""
     seconds: float
+    stderr: str = ""
+    """IPython mode: the stderr stream (warnings); plain mode merges it into ``stdout``."""
+    images: tuple[str, ...] = ()
+    """IPython mode: base64 PNGs of the figures the cell displayed, in order (at most ten)."""
 
 
 class _Timeout(Exception):
@@ -115,10 +131,16 @@ class InterpreterSession:
     ``close`` (or leaving the ``with`` block, or garbage collection) kills every process of the
     session and removes its directory."""
 
-    def __init__(self, limits: SessionLimits = SessionLimits(), hide: tuple[str, ...] = ()) -> None:
+    def __init__(self, limits: SessionLimits = SessionLimits(), hide: tuple[str, ...] = (),
+                 mode: SessionMode = "python", files: Mapping[str, Path] = {}) -> None:
         """``hide``: host directories to make invisible besides ``private_dirs()`` (a data
-        directory elsewhere); with isolation only."""
-        self.limits = limits
+        directory elsewhere); with isolation only. ``files``: relative name in the working
+        directory -> host file to copy there before the first cell."""
+        self.limits, self.mode = limits, mode
+        self._files = dict(files)
+        for name in self._files:
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ValueError(f"input file name {name!r} must stay inside the workdir")
         extra = (os.path.realpath(d) for d in hide if os.path.isdir(d))
         self._hide = tuple(dict.fromkeys((*private_dirs(), *extra)))
         self.isolated = isolation_available()
@@ -132,7 +154,8 @@ class InterpreterSession:
             if self._tempdir:
                 shutil.rmtree(self._tempdir, ignore_errors=True)
             raise
-        self._channel = _Channel(self._proc, _frame_limit(limits.max_output_chars))
+        images = _image_chars(limits) * 10 if mode == "ipython" else 0
+        self._channel = _Channel(self._proc, _frame_limit(limits.max_output_chars) + images)
         uid = self._uid if self.isolated else None
         self._finalizer = weakref.finalize(self, _cleanup, self._proc, uid, self._tempdir)
 
@@ -153,9 +176,11 @@ class InterpreterSession:
                "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8",
                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1"}
+        if isolated:
+            env["IPYTHONDIR"] = "/tmp/.ipython"
         return subprocess.Popen(
             [python, "-s", "-B", "-c", _server_program(), str(limits.max_output_chars),
-             "own-uid" if isolated else "shared-uid"],
+             "own-uid" if isolated else "shared-uid", self.mode, str(_image_chars(limits))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=self._tempdir, env=env, preexec_fn=preexec, start_new_session=True,
         )
@@ -190,6 +215,7 @@ class InterpreterSession:
             if not self._ready:
                 self._channel.expect("ready", start + self.limits.start_timeout_s)
                 self._ready = True
+                self._copy_files()
                 start = time.monotonic()
             request_id = secrets.token_hex(16)
             deadline = start + self.limits.call_timeout_s
@@ -206,6 +232,17 @@ class InterpreterSession:
         except _Ended:
             self._end(self._exit_reason())
             return CellResult("dead", "", None, self._dead, time.monotonic() - start)
+
+    def _copy_files(self) -> None:
+        """Into the sandbox's own ``/tmp`` (seen through ``/proc``), owned by the session's
+        uid so that its cells may read and overwrite them as a notebook user would."""
+        for name, source in self._files.items():
+            target = self.workdir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            if self.isolated:
+                for path in (target, *target.relative_to(self.workdir).parents):
+                    os.chown(self.workdir / path, self._uid, self._uid)
 
     def _exit_reason(self) -> str:
         """Why the process went away by itself (the CPU budget, a crash, ``os._exit``)."""
@@ -259,9 +296,13 @@ def _stop(proc: subprocess.Popen[bytes], uid: int | None) -> None:
     _kill(proc, uid)
 
 
+def _image_chars(limits: SessionLimits) -> int:
+    return limits.max_image_kb * 1024 * 4 // 3 + 4
+
+
 def _frame_limit(max_chars: int) -> int:
-    """Three fields of ``max_chars`` plus truncation notes, JSON-escaped (≤ 12 bytes a char)."""
-    return 12 * 3 * (max_chars + 100) + 4096
+    """Four fields of ``max_chars`` plus truncation notes, JSON-escaped (≤ 12 bytes a char)."""
+    return 12 * 4 * (max_chars + 100) + 4096
 
 
 def _stderr_tail(proc: subprocess.Popen[bytes]) -> str:
@@ -287,11 +328,15 @@ def _cell_result(reply: dict[str, object], seconds: float) -> CellResult:
     status = reply.get("status")
     if status not in ("ok", "error"):
         raise _ProtocolError(f"status {str(status)[:40]!r}")
-    value, error = reply.get("value"), reply.get("error")
+    value, error, images = reply.get("value"), reply.get("error"), reply.get("images", [])
+    if not isinstance(images, list) or len(images) > 10:
+        raise _ProtocolError("images is not a list of at most ten")
     return CellResult(
         "ok" if status == "ok" else "error", _text(reply.get("stdout"), "stdout"),
         None if value is None else _text(value, "value"),
         None if error is None else _text(error, "error"), seconds,
+        _text(reply.get("stderr", ""), "stderr"),
+        tuple(_text(image, "image") for image in images),
     )
 
 
