@@ -36,3 +36,35 @@ def test_report_suite_runs_on_every_benchmark(suite_name: str, merged_data_dir: 
     assert all(d.value is not None for d in dims)
     covered = {b for d in dims for b in d.benchmarks}
     assert covered == set(names)
+
+
+def tool_data_dir(merged: Path, tmp: Path) -> Path:
+    """The merged data with CIBench's fixture task in both languages (none of the staged
+    template tasks can run: their input files are missing)."""
+    fixture = Path(__file__).parent / "fixtures" / "cibench" / "cibench"
+    root = tmp / "data"
+    root.mkdir()
+    for entry in merged.iterdir():
+        if entry.name != "cibench":
+            (root / entry.name).symlink_to(entry.resolve())
+    (root / "cibench").mkdir()
+    for name in ("cibench_template", "cibench_template_chinese"):
+        (root / "cibench" / name).symlink_to(fixture / "cibench_template")
+    (root / "cibench" / "datasources").symlink_to(fixture / "datasources")
+    return root
+
+
+def test_tool_suite_runs_on_every_benchmark(merged_data_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALS_TEVAL_SIMILARITY", "lexical")
+    suite = load_suite(REPO_ROOT / "suites" / "internlm2_tools.yaml")
+    model = ModelSpec(name="m", path="mock", kind=ModelKind.CHAT)
+    data = tool_data_dir(merged_data_dir, tmp_path)
+    config = EvalsConfig(data_dir=str(data), output_dir=str(tmp_path / "out"), models=[model],
+                         runner=RunnerConfig(backend="mock"))
+    (outcome,) = run_model(config, tmp_path / "out", model, [suite], limit=2)
+    assert [r.benchmark for r in outcome.results] == [b.name for b in suite.benchmarks]
+    assert all(r.n >= 1 for r in outcome.results)
+    dims = {d.name: d for d in read_dimensions(outcome.run_dir)}
+    assert set(dims) == {"tool_use", "code_interpreter"}
+    assert all(d.value is not None for d in dims.values())
