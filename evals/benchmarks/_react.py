@@ -43,7 +43,7 @@ from evals.records import (
     Sample,
     Score,
 )
-from evals.tools import CellResult, InterpreterSession, SessionLimits
+from evals.tools import CellMemo, CellResult, InterpreterSession, SessionLimits
 
 S = TypeVar("S", bound=Sample)
 
@@ -142,7 +142,7 @@ class ReactBenchmark(ABC, Generic[S]):
     max_tool_calls = MAX_TOOL_CALLS
 
     def __init__(self) -> None:
-        self._observations: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._observations: CellMemo[str] = CellMemo()
 
     @abstractmethod
     def load(self, ctx: BenchmarkContext) -> list[S]: ...
@@ -208,14 +208,10 @@ class ReactBenchmark(ABC, Generic[S]):
 
     def _observe(self, sample_id: str, cells: tuple[str, ...], ctx: BenchmarkContext,
                  fresh: bool) -> list[str]:
-        """Observations of ``cells`` in order; ``fresh``: the last cell is new and must run,
-        so the session is rebuilt from the earlier ones even when they are remembered."""
-        keys = [(sample_id, cells[: i + 1]) for i in range(len(cells))]
-        if fresh or any(k not in self._observations for k in keys):
-            for key, obs in zip(keys, replay(cells, self.limits, (str(ctx.data_dir),)),
-                                strict=True):
-                self._observations.setdefault(key, obs)  # first seen = what the model saw
-        return [self._observations[k] for k in keys]
+        """Observations of ``cells`` in order; ``fresh``: the last cell is new and runs."""
+        hide = (str(ctx.data_dir),)
+        return self._observations.results(sample_id, cells, fresh,
+                                          lambda cs, _: replay(cs, self.limits, hide))
 
     def _ask(self, sample: S, history: Sequence[tuple[str, str]],
              ctx: BenchmarkContext) -> GenerateRequest:

@@ -108,7 +108,7 @@ from evals.records import (
     SampleResult,
     Score,
 )
-from evals.tools import CellResult, InterpreterSession, SessionLimits
+from evals.tools import CellMemo, CellResult, InterpreterSession, SessionLimits
 
 MAX_TURN = 3
 """Model calls per step (CIBench's ``max_turn=3``)."""
@@ -731,7 +731,7 @@ class _CIBench:
 
     def __init__(self) -> None:
         self.metric: Metric = CIBenchMetric("cibench", subset=self.subset)
-        self._cells: dict[tuple[str, tuple[str, ...]], CellResult | None] = {}
+        self._cells: CellMemo[CellResult | None] = CellMemo()
         self._gold: dict[str, tuple[str | None, ...] | str] = {}
 
     def load(self, ctx: BenchmarkContext) -> list[Task]:
@@ -830,15 +830,15 @@ class _CIBench:
 
     def _run(self, sample: Task, cells: tuple[str, ...], ctx: BenchmarkContext,
              fresh: bool) -> list[CellResult | None]:
-        """Results of ``cells`` in order (see "State" in the module docstring)."""
-        keys = [(sample.id, cells[: i + 1]) for i in range(len(cells))]
-        if fresh or any(k not in self._cells for k in keys):
-            skip = frozenset(i for i, k in enumerate(keys[:-1])
-                             if (c := self._cells.get(k)) is not None and c.status == "timeout")
-            for key, result in zip(keys, run_cells(cells, sample.inputs, (str(ctx.data_dir),),
-                                                   skip), strict=True):
-                self._cells.setdefault(key, result)
-        return [self._cells[k] for k in keys]
+        """Results of ``cells`` in order (see "State" in the module docstring); a cell that
+        timed out before is not run again."""
+        def replay(cs: tuple[str, ...], known: Sequence[CellResult | None]
+                   ) -> list[CellResult | None]:
+            skip = frozenset(i for i, c in enumerate(known[:-1])
+                             if c is not None and c.status == "timeout")
+            return run_cells(cs, sample.inputs, (str(ctx.data_dir),), skip)
+
+        return self._cells.results(sample.id, cells, fresh, replay)
 
     def _ask(self, sample: Task, steps: Sequence[Sequence[Turn]],
              ctx: BenchmarkContext) -> GenerateRequest:
