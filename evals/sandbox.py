@@ -71,43 +71,57 @@ def _libc() -> ctypes.CDLL:
 def _isolate(workdir: str | None = None, uid: int = NOBODY, expose: tuple[str, ...] = (),
              hide: tuple[str, ...] = ()) -> None:
     """Runs in the child before exec, as root: namespaces, ``hide`` covered and the ``expose``
-    directories made reachable (see ``_expose``), private tmpfs (or ``workdir`` bind-mounted on
+    directories made reachable (see ``_cover``), private tmpfs (or ``workdir`` bind-mounted on
     ``/tmp``), drop to ``uid`` (nobody unless the caller owns a uid of its own)."""
     libc = _libc()
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) != 0:
         raise OSError(ctypes.get_errno(), "unshare")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-    _expose(libc, expose, hide)
-    tmpfs = [b"/tmp", b"/var/tmp", b"/dev/shm", b"/run/lock"]  # the world-writable ones
-    if workdir is not None:
-        if libc.mount(workdir.encode(), b"/tmp", None, MS_BIND, None) != 0:
-            raise OSError(ctypes.get_errno(), f"mount --bind {workdir} /tmp")
-        tmpfs.remove(b"/tmp")
-    for target in tmpfs:
-        if not os.path.isdir(target) or os.path.islink(target):
-            continue
-        if libc.mount(b"tmpfs", target, b"tmpfs", 0, b"size=64m,mode=1777") != 0:
-            raise OSError(ctypes.get_errno(), f"mount tmpfs {target!r}")
+    # opened before anything covers them (an fd from before the namespace could not be bound)
+    fds = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in expose]
+    covers = _cover(libc, expose, hide) | _scratch(libc, workdir)
+    _bind_back(libc, expose, fds, covers)
     os.chdir("/tmp")
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
 
 
-def _expose(libc: ctypes.CDLL, paths: tuple[str, ...], hide: tuple[str, ...] = ()) -> None:
-    """Make ``paths`` (an interpreter's prefixes) reachable once we drop privileges, and
-    nothing beside them under ``hide`` (the harness's checkout and data) or under a directory
-    others may not traverse (``/root``): each of those is covered by an empty tmpfs, and only
-    the paths inside are bind-mounted back, read-only. Runs in the child, inside its own mount
-    namespace (an fd opened before that namespace cannot be bind-mounted from)."""
-    fds = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in paths]
+def _cover(libc: ctypes.CDLL, paths: tuple[str, ...], hide: tuple[str, ...]) -> set[str]:
+    """Cover ``hide`` (the harness's checkout and data) and any directory others may not
+    traverse above ``paths`` (``/root``) with an empty tmpfs; returns what was covered."""
     covers = {*hide, *(ancestor for path in paths if (ancestor := _closed_ancestor(path)))}
     for cover in sorted(covers):
         if any(cover.startswith(other + "/") for other in covers):
             continue
         if libc.mount(b"tmpfs", cover.encode(), b"tmpfs", 0, b"size=1m,mode=0755") != 0:
             raise OSError(ctypes.get_errno(), f"mount tmpfs {cover}")
+    return covers
+
+
+def _scratch(libc: ctypes.CDLL, workdir: str | None) -> set[str]:
+    """Private world-writable directories: ``workdir`` on ``/tmp`` or a fresh tmpfs, and
+    tmpfs on the others; returns them (a venv under ``/tmp`` is bound back inside)."""
+    tmpfs = [b"/tmp", b"/var/tmp", b"/dev/shm", b"/run/lock"]  # the world-writable ones
+    if workdir is not None:
+        if libc.mount(workdir.encode(), b"/tmp", None, MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), f"mount --bind {workdir} /tmp")
+        tmpfs.remove(b"/tmp")
+    mounted = {"/tmp"} if workdir is not None else set()
+    for target in tmpfs:
+        if not os.path.isdir(target) or os.path.islink(target):
+            continue
+        if libc.mount(b"tmpfs", target, b"tmpfs", 0, b"size=64m,mode=1777") != 0:
+            raise OSError(ctypes.get_errno(), f"mount tmpfs {target!r}")
+        mounted.add(target.decode())
+    return mounted
+
+
+def _bind_back(libc: ctypes.CDLL, paths: tuple[str, ...], fds: list[int],
+               covers: set[str]) -> None:
+    """Make ``paths`` (an interpreter's prefixes) reachable again, read-only, where a cover
+    or a private scratch directory hid them; nothing beside them becomes visible."""
     for path, fd in zip(paths, fds, strict=True):
         if any(path == cover or path.startswith(cover + "/") for cover in covers):
             os.makedirs(path, exist_ok=True)
