@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -26,8 +28,11 @@ from evals.config import (
     resolve_path,
     suite_dirs,
 )
-from evals.errors import BackendError, EvalsError
+from evals.errors import BackendError, ConfigError, EvalsError
 from evals.records import BenchmarkResult, ModelKind
+
+if TYPE_CHECKING:
+    from evals.runner import RunOutcome
 
 console = Console(stderr=True)
 out = Console()
@@ -129,65 +134,145 @@ def cli(verbose: bool) -> None:
               help="Sweep: every checkpoint of evals.yaml that has no complete run yet (one "
               "engine each); finished (checkpoint, suite) runs are skipped, a failing "
               "checkpoint does not stop the others.")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="ray: one task per (checkpoint, shard) on a Ray cluster (overrides "
+              "runner.executor).")
+@click.option("--address", help="The Ray cluster to use (overrides runner.ray.address; e.g. "
+              "auto, HOST:6379).")
+@click.option("--shards", type=click.IntRange(min=1),
+              help="Data-parallel shards per checkpoint under ray (runner.data_parallel_size).")
 def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind: str | None,
         backend: str | None, limit: int | None, max_tokens: int | None,
-        output_dir: str | None, sweep: bool) -> None:
+        output_dir: str | None, sweep: bool, executor: str | None, address: str | None,
+        shards: int | None) -> None:
     """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
     config_dir = Path(config_path).resolve().parent
-    _run(config_path, models, kind, backend, output_dir,
-         lambda cfg: [load_suite(find_suite(s, config_dir)) for s in (suites or cfg.suites)],
-         limit, max_tokens, sweep=sweep)
+    flags = RunFlags(kind, backend, output_dir, limit, max_tokens, sweep, executor, address,
+                     shards)
+    _run(config_path, models, flags,
+         lambda cfg: [load_suite(find_suite(s, config_dir)) for s in (suites or cfg.suites)])
 
 
-def _run(config_path: str, models: tuple[str, ...], kind: str | None, backend: str | None,
-         output_dir: str | None, suites_of: Callable[[EvalsConfig], list[SuiteSpec]],
-         limit: int | None, max_tokens: int | None, sweep: bool = False) -> None:
-    from evals.runner import run_model
+@dataclass(frozen=True)
+class RunFlags:
+    """Command-line overrides of evals.yaml for a run."""
 
+    kind: str | None = None
+    backend: str | None = None
+    output_dir: str | None = None
+    limit: int | None = None
+    max_tokens: int | None = None
+    sweep: bool = False
+    executor: str | None = None
+    address: str | None = None
+    shards: int | None = None
+
+    def apply(self, config: EvalsConfig) -> EvalsConfig:
+        runner = config.runner
+        updates: dict[str, object] = {
+            k: v for k, v in (("backend", self.backend), ("executor", self.executor),
+                              ("data_parallel_size", self.shards)) if v is not None}
+        if self.address:
+            updates["ray"] = runner.ray.model_copy(update={"address": self.address})
+        new: dict[str, object] = {"runner": runner.model_copy(update=updates)}
+        if self.output_dir:
+            new["output_dir"] = os.path.abspath(self.output_dir)
+        return config.model_copy(update=new)
+
+
+def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
+         suites_of: Callable[[EvalsConfig], list[SuiteSpec]]) -> None:
     path = Path(config_path)
     config = load_config(path) if path.is_file() or config_path != DEFAULT_CONFIG else None
     if config is None and not models:
         raise EvalsError(f"{path}: not found; create it or pass --model PATH --suite SUITE")
     config_dir = path.resolve().parent
+    kind = flags.kind
     selected = [_model_from_flag(config, m, kind) for m in models] if models else (
         [m.model_copy(update={"kind": ModelKind(kind)}) if kind else m
          for m in config.models] if config else []
     )
-    base = config or EvalsConfig(models=selected)
-    updates: dict[str, object] = {}
-    if backend:
-        updates["runner"] = base.runner.model_copy(update={"backend": backend})
-    if output_dir:
-        updates["output_dir"] = os.path.abspath(output_dir)
-    effective = base.model_copy(update=updates)
+    effective = flags.apply(config or EvalsConfig(models=selected))
     suite_specs = suites_of(effective)
-    failed: list[str] = []
+    jobs = []
     for model in selected:
-        todo = _unfinished(effective, config_dir, model, suite_specs) if sweep else suite_specs
+        todo = (_unfinished(effective, config_dir, model, suite_specs) if flags.sweep
+                else suite_specs)
         if not todo:
             console.print(f"[bold]{model.name}[/]: every suite complete, skipped")
             continue
         console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
                       f"{', '.join(s.name for s in todo)} with {effective.runner.backend}")
-        try:
-            outcomes = run_model(effective, config_dir, model, todo, limit=limit,
-                                 max_tokens=max_tokens, progress=RichProgress())
-        except EvalsError as err:
-            if not sweep:
-                raise
-            console.print(f"[red]{model.name} failed:[/] {' '.join(str(err).split())}")
-            failed.append(model.name)
-            continue
-        for outcome in outcomes:
-            out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
-            _print_dimensions(outcome.run_dir)
-            _print_judge(outcome.results)
-            _print_needle(outcome.run_dir)
-            console.print(f"run directory: {outcome.run_dir}")
+        jobs.append((model, todo))
+    run_jobs = _run_on_ray if effective.runner.executor == "ray" else _run_locally
+    failed = run_jobs(effective, config_dir, jobs, flags)
     _refresh_index(resolve_path(config_dir, effective.output_dir))
     if failed:
         raise EvalsError(f"sweep: {len(failed)} checkpoint(s) failed ({', '.join(failed)}); "
                          "the others are complete; fix and re-run 'evals run --all'")
+
+
+Jobs = Sequence[tuple[ModelSpec, list[SuiteSpec]]]
+
+
+def _run_locally(config: EvalsConfig, config_dir: Path, jobs: Jobs, flags: RunFlags
+                 ) -> list[str]:
+    """One engine per checkpoint in this process; returns the checkpoints that failed."""
+    from evals.runner import run_model
+
+    if config.runner.data_parallel_size > 1:
+        raise ConfigError("evals.yaml: field 'runner.data_parallel_size': shards need "
+                          "'runner.executor: ray' (or --executor ray); the local executor "
+                          "runs one engine")
+    failed: list[str] = []
+    for model, todo in jobs:
+        try:
+            outcomes = run_model(config, config_dir, model, todo, limit=flags.limit,
+                                 max_tokens=flags.max_tokens, progress=RichProgress())
+        except EvalsError as err:
+            if not flags.sweep:
+                raise
+            console.print(f"[red]{model.name} failed:[/] {' '.join(str(err).split())}")
+            failed.append(model.name)
+            continue
+        _print_outcomes(model, outcomes)
+    return failed
+
+
+def _run_on_ray(config: EvalsConfig, config_dir: Path, jobs: Jobs, flags: RunFlags
+                ) -> list[str]:
+    """Every (checkpoint, shard) as a Ray task at once; a failing checkpoint is named with
+    its shard and does not stop the others."""
+    from evals.ray_executor import Job, run_jobs
+
+    bar = Progress(TextColumn("[bold]ray"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[tokens]} tokens"), TimeElapsedColumn(),
+                   console=console, disable=not console.is_terminal)
+    task = bar.add_task("ray", total=None, tokens=0)
+
+    def progress(done: int, total: int, tokens: int) -> None:
+        bar.update(task, completed=done, total=total or None, tokens=f"{tokens:,}")
+
+    with bar:
+        results = run_jobs(config, config_dir, [Job(m, tuple(s)) for m, s in jobs],
+                           limit=flags.limit, max_tokens=flags.max_tokens, progress=progress)
+    failed = []
+    for result in results:
+        if result.failure is not None:
+            console.print(f"[red]{result.model.name} failed:[/] {result.failure}")
+            failed.append(result.model.name)
+        else:
+            _print_outcomes(result.model, result.outcomes)
+    return failed
+
+
+def _print_outcomes(model: ModelSpec, outcomes: Sequence[RunOutcome]) -> None:
+    for outcome in outcomes:
+        out.print(results_table(f"{model.name} · {outcome.run_dir.name}", outcome.results))
+        _print_dimensions(outcome.run_dir)
+        _print_judge(outcome.results)
+        _print_needle(outcome.run_dir)
+        console.print(f"run directory: {outcome.run_dir}")
 
 
 def _unfinished(config: EvalsConfig, config_dir: Path, model: ModelSpec,
@@ -241,7 +326,8 @@ def needle(config_path: str, models: tuple[str, ...], tests: tuple[str, ...],
     lines = [{"name": t, "lengths": grid, "repeats": repeats, "scorer": scorer}
              for t in (tests or ("single_needle_en",))]
     suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": lines})
-    _run(config_path, models, kind, backend, output_dir, lambda cfg: [suite], limit, max_tokens)
+    _run(config_path, models, RunFlags(kind, backend, output_dir, limit, max_tokens),
+         lambda cfg: [suite])
 
 
 def _print_needle(run_dir: Path) -> None:

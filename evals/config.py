@@ -41,10 +41,29 @@ class OpenAIConfig(_Strict):
     timeout_s: float = Field(default=120.0, gt=0)
 
 
+class RayConfig(_Strict):
+    """Where ``executor: ray`` sends its work (see README, "Scale out on Ray")."""
+
+    address: str | None = None
+    """A running cluster (``auto``, ``HOST:6379`` or ``ray://HOST:10001``); none starts a
+    local one in this process."""
+    max_retries: int = Field(default=3, ge=0)
+    """Times Ray re-runs a shard whose worker or node died (its finished requests are cached)."""
+    num_cpus: float = Field(default=1, gt=0)
+    """CPUs each shard task asks for (tool-use sandboxes run on them)."""
+
+
 class RunnerConfig(_Strict):
     backend: Literal["vllm", "hf", "openai", "mock"] = "vllm"
+    executor: Literal["local", "ray"] = "local"
+    """local: one engine in this process per checkpoint; ray: one task per (checkpoint, shard)
+    on a Ray cluster, each asking for its engine's GPUs."""
     tensor_parallel_size: int = Field(default=1, ge=1)
+    pipeline_parallel_size: int = Field(default=1, ge=1)
     data_parallel_size: int = Field(default=1, ge=1)
+    """Shards per checkpoint under ``executor: ray``: replicas of the engine, each evaluating
+    every n-th sample; their answers merge into one run directory."""
+    ray: RayConfig = RayConfig()
     max_model_len: int | None = Field(default=None, ge=16)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"

@@ -70,6 +70,18 @@ class ResponseCache:
         )
         self._db.commit()
 
+    def absorb(self, other: Path) -> int:
+        """Copy in every response of another cache file (a data-parallel shard's); entries
+        already here win. Returns how many were new."""
+        before = self._db.total_changes
+        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            self._db.execute("INSERT OR IGNORE INTO responses SELECT * FROM other.responses")
+            self._db.commit()
+        finally:
+            self._db.execute("DETACH DATABASE other")
+        return self._db.total_changes - before
+
     def close(self) -> None:
         self._db.close()
 

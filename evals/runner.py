@@ -186,17 +186,7 @@ def run_model(
 ) -> list[RunOutcome]:
     """Evaluate one checkpoint on several suites with a single engine; then, if any
     benchmark is judged, unload it and let the judge score the answers."""
-    data_dir = data_root(config, config_dir)
-    model_path = model.path if config.runner.backend in ("openai", "mock") else (
-        resolve_model_path(model.path)
-    )
-    plans = [
-        plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit,
-                   max_tokens,
-                   model_path=_tokenizer_source(model, config.runner.backend, model_path),
-                   max_model_len=config.runner.max_model_len)
-        for s in suites
-    ]
+    model_path, plans = plan_model(config, config_dir, model, suites, limit, max_tokens)
     _check_judge(config, plans)
     build = backend_builder or BACKENDS.get(config.runner.backend)
     started = time.time()
@@ -213,7 +203,7 @@ def run_model(
     judge: Judge | None = None
     try:
         try:
-            answers, convs = _converse(engine, [b for p in plans for b in p.benchmarks],
+            answers, convs = converse(engine, [b for p in plans for b in p.benchmarks],
                                        config.runner.tool_workers)
         finally:
             backend.close()  # before a local judge loads into the same memory
@@ -232,6 +222,24 @@ def run_model(
             manifest["judge"] = {**judge.identity(), "engine": judge.engine.stats.__dict__}
         write_json(plan.run_dir / "manifest.json", manifest)
     return outcomes
+
+
+def plan_model(config: EvalsConfig, config_dir: Path, model: ModelSpec,
+               suites: Sequence[SuiteSpec], limit: int | None = None,
+               max_tokens: int | None = None) -> tuple[str, list[PlannedSuite]]:
+    """Where the checkpoint's weights are, and every suite's samples and first requests."""
+    data_dir = data_root(config, config_dir)
+    model_path = model.path if config.runner.backend in ("openai", "mock") else (
+        resolve_model_path(model.path)
+    )
+    plans = [
+        plan_suite(s, model, data_dir, run_dir_for(config, config_dir, model, s.name), limit,
+                   max_tokens,
+                   model_path=_tokenizer_source(model, config.runner.backend, model_path),
+                   max_model_len=config.runner.max_model_len)
+        for s in suites
+    ]
+    return model_path, plans
 
 
 def _tokenizer_source(model: ModelSpec, backend: str, model_path: str) -> str | None:
@@ -261,7 +269,7 @@ def _check_judge(config: EvalsConfig, plans: Sequence[PlannedSuite]) -> None:
 MAX_ROUNDS = 64
 
 
-def _converse(
+def converse(
     engine: Engine, planned: Sequence[PlannedBenchmark], workers: int = 1
 ) -> tuple[dict[str, Response], Conversations]:
     """All first-round requests in one engine call, then one call per further round, each

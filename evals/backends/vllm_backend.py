@@ -35,8 +35,8 @@ class VLLMBackend:
         runner = spec.runner
         if runner.data_parallel_size > 1:
             raise ConfigError(
-                "evals.yaml: field 'runner.data_parallel_size': values > 1 are not supported "
-                "by the in-process vllm backend yet; run one `evals run` per GPU group"
+                "evals.yaml: field 'runner.data_parallel_size': replicas need "
+                "'runner.executor: ray' (one engine per shard); the local executor runs one"
             )
         try:
             import vllm
@@ -53,6 +53,7 @@ class VLLMBackend:
             "model": spec.model_path,
             "dtype": runner.dtype,
             "tensor_parallel_size": runner.tensor_parallel_size,
+            "pipeline_parallel_size": runner.pipeline_parallel_size,
             "enable_prefix_caching": runner.enable_prefix_caching,
             "enforce_eager": runner.enforce_eager or on_cpu,
             "seed": runner.seed,
