@@ -102,12 +102,15 @@ def test_shards_partition_whole_samples(data_dir: Path, tmp_path: Path) -> None:
 
 def test_cache_absorbs_a_shard_without_overwriting(tmp_path: Path) -> None:
     main, shard = ResponseCache(tmp_path / "a.sqlite"), ResponseCache(tmp_path / "b.sqlite")
-    main.put_many("m", [("k1", GenerateResponse("mine"))])
-    shard.put_many("m", [("k1", GenerateResponse("theirs")), ("k2", GenerateResponse("new"))])
+    def text(t: str) -> GenerateResponse:
+        return GenerateResponse(t, 3, 1, "stop")
+
+    main.put_many("m", [("k1", text("mine"))])
+    shard.put_many("m", [("k1", text("theirs")), ("k2", text("new"))])
     shard.close()
     assert main.absorb(tmp_path / "b.sqlite") == 1
     got = main.get_many("m", ["k1", "k2"])
-    assert got["k1"] == GenerateResponse("mine") and got["k2"] == GenerateResponse("new")
+    assert got["k1"] == text("mine") and got["k2"] == text("new")
 
 
 def test_local_executor_refuses_shards(tmp_path: Path) -> None:
