@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,11 @@ def shard_task(config_json: str, config_dir: str, model_json: str, suites_json: 
     key = f"{model.name} {shard.label}"
     board.begin.remote(key)
     _announce(config, Path(config_dir), model, shard)
-    return run_shard(config, Path(config_dir), model, suites, shard, limit=limit,
-                     max_tokens=max_tokens, progress=BoardSink(board, key))
+    import ray
+
+    report = run_shard(config, Path(config_dir), model, suites, shard, limit=limit,
+                       max_tokens=max_tokens, progress=BoardSink(board, key))
+    return replace(report, node=ray.get_runtime_context().get_node_id())
 
 
 def _announce(config: EvalsConfig, config_dir: Path, model: ModelSpec, shard: Shard) -> None:
@@ -115,7 +118,8 @@ def run_jobs(config: EvalsConfig, config_dir: Path, jobs: Sequence[Job], *,
     count = config.runner.data_parallel_size
     task = ray.remote(shard_task).options(
         num_cpus=config.runner.ray.num_cpus, num_gpus=_gpus(ray, config),
-        max_retries=config.runner.ray.max_retries, retry_exceptions=False)
+        max_retries=config.runner.ray.max_retries, retry_exceptions=False,
+        scheduling_strategy="SPREAD")  # replicas on different nodes where there is room
     refs: dict[Any, tuple[Job, Shard]] = {}
     for job in jobs:
         for i in range(count):

@@ -58,6 +58,8 @@ class ShardReport:
     seconds: float
     host: str
     pid: int
+    node: str = ""
+    """The Ray node that ran it (empty outside Ray)."""
 
 
 def shard_cache(config: EvalsConfig, config_dir: Path, model: ModelSpec, shard: Shard) -> Path:

@@ -153,6 +153,7 @@ def test_sweep_on_ray_equals_local(cluster: str, data_dir: Path, tmp_path: Path)
         assert manifest["status"] == "complete"
         for shard in (Shard(0, 2), Shard(1, 2)):  # each shard wrote its own cache only
             assert shard_cache(config, tmp_path / "ray", model, shard).is_file()
+    assert len({r.node for o in outcomes for r in o.shards}) == 2  # both nodes worked
     assert seen and seen[-1][0] == seen[-1][1] > 0  # one bar: every planned request done
 
 
@@ -178,9 +179,9 @@ def test_embedded_model_sweep_on_ray_equals_local_and_survives_a_killed_worker(
     from evals.ray_executor import Job, run_jobs
 
     path = str(resolve_embedded("smollm2-135m-instruct"))
-    suite = SuiteSpec.model_validate({"name": "mini", "benchmarks": [
-        {"name": "mmlu", "mode": "ppl", "limit": 4},
-        {"name": "gsm8k", "limit": 6, "max_tokens": 32}]})
+    suite = SuiteSpec.model_validate({"name": "mini", "benchmarks": [  # short prompts: CI time
+        {"name": "mmlu", "mode": "ppl", "shots": 0, "limit": 4},
+        {"name": "gsm8k", "shots": 0, "limit": 3, "max_tokens": 16}]})
 
     def configured(root: Path, executor: str, shards: int) -> EvalsConfig:
         config = _config(root, data_dir, executor, shards, cluster, backend="hf")
@@ -236,3 +237,32 @@ def _kill_after_first_batch(cache: Path) -> Callable[[], bool]:
         return done.get("killed", False)
 
     return result
+
+
+def test_cli_sweep_on_ray_and_named_failures(cluster: str, data_dir: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from evals.cli import main
+    from evals.rundir import RunDir
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "mini.yaml").write_text(
+        "name: mini\nbenchmarks:\n  - {name: mmlu, mode: ppl, shots: 0, limit: 3}\n"
+        "  - {name: gsm8k, limit: 2}\n")
+    (tmp_path / "suites" / "broken.yaml").write_text(
+        "name: broken\nbenchmarks:\n  - {name: race_high}\n")
+    (tmp_path / "evals.yaml").write_text(
+        f"data_dir: {data_dir}\noutput_dir: {tmp_path / 'out'}\n"
+        "models:\n  - {name: a, path: mock, kind: chat}\n  - {name: b, path: mock, kind: chat}\n"
+        "suites: [mini]\nrunner: {backend: mock, executor: ray}\n")
+    args = ["run", "-c", str(tmp_path / "evals.yaml"), "--address", cluster, "--shards", "2"]
+    main([*args, "--all"])
+    for name in ("a", "b"):
+        assert RunDir(tmp_path / "out" / name / "mini").complete
+    capsys.readouterr()
+    main([*args, "--all"])  # a sweep skips what is complete
+    assert capsys.readouterr().err.count("every suite complete, skipped") == 2
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--all", "-s", "broken"])
+    assert exc.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "a failed: shard " in err and "race" in err and "2 checkpoint(s) failed (a, b)" in err
