@@ -205,7 +205,7 @@ def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
                       f"{', '.join(s.name for s in todo)} with {effective.runner.backend}")
         jobs.append((model, todo))
     run_jobs = _run_on_ray if effective.runner.executor == "ray" else _run_locally
-    failed = run_jobs(effective, config_dir, jobs, flags)
+    failed = run_jobs(effective, config_dir, jobs, flags) if jobs else []
     _refresh_index(resolve_path(config_dir, effective.output_dir))
     if failed:
         raise EvalsError(f"sweep: {len(failed)} checkpoint(s) failed ({', '.join(failed)}); "
