@@ -68,6 +68,9 @@ class RunnerConfig(_Strict):
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     enable_prefix_caching: bool = True
+    single_pass_choices: bool = True
+    """Score options that share a context and are one token each (MMLU's A-D) in one forward
+    pass over the context (vllm); their responses then carry no context log-probability."""
     enforce_eager: bool = False
     seed: int = 0
     batch_size: int = Field(default=512, ge=1)

@@ -48,6 +48,21 @@ class ResponseCache:
             "CREATE TABLE IF NOT EXISTS responses (model TEXT, key TEXT, schema INTEGER,"
             " body TEXT, PRIMARY KEY (model, key))"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS fingerprints (identity TEXT PRIMARY KEY, model TEXT)"
+        )
+        self._db.commit()
+
+    def fingerprint_of(self, identity: str) -> str | None:
+        """The fingerprint a backend reported when it last loaded with this identity
+        (``load_identity``): a re-run can look its answers up before loading the model."""
+        row = self._db.execute(
+            "SELECT model FROM fingerprints WHERE identity=?", (identity,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def remember_fingerprint(self, identity: str, model: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)", (identity, model))
         self._db.commit()
 
     def get_many(self, model: str, keys: Sequence[str]) -> dict[str, Response]:
@@ -191,13 +206,7 @@ class Engine:
                 done.update(pairs)
                 self.stats.computed += len(pairs)
                 toks = sum(_tokens(r) for r in responses)
-                for r in responses:
-                    if isinstance(r, GenerateResponse):
-                        self.stats.prompt_tokens += r.prompt_tokens
-                        self.stats.cached_prompt_tokens += r.cached_tokens
-                        self.stats.output_tokens += r.output_tokens
-                    else:
-                        self.stats.prompt_tokens += r.context_tokens + r.tokens
+                self._count([r for _, r in chunk], responses)
                 if self.progress:
                     self.progress.advance(len(pairs), toks)
         finally:
@@ -208,6 +217,23 @@ class Engine:
             )
             if self.progress:
                 self.progress.stop()
+
+    def _count(self, requests: Sequence[Request], responses: Sequence[Response]) -> None:
+        """Tokens the model read: options scored in one pass over a shared context count
+        that context once."""
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for q, r in zip(requests, responses, strict=True):
+            if isinstance(r, GenerateResponse):
+                self.stats.prompt_tokens += r.prompt_tokens
+                self.stats.output_tokens += r.output_tokens
+            elif r.context_logprob is not None:
+                self.stats.prompt_tokens += r.context_tokens + r.tokens
+            elif isinstance(q, LoglikelihoodRequest) and prefix_order(q.context) not in seen:
+                seen.add(prefix_order(q.context))
+                self.stats.prompt_tokens += r.context_tokens
+            else:
+                continue
+            self.stats.cached_prompt_tokens += r.cached_tokens
 
     def _dispatch(self, batch: Sequence[Request]) -> Sequence[Response]:
         if all(isinstance(r, GenerateRequest) for r in batch):

@@ -119,14 +119,18 @@ class LoglikelihoodResponse:
     ``logprob`` sums the continuation tokens; ``context_logprob`` sums the context tokens
     after the first (which has nothing to condition on) and ``context_tokens`` counts all
     context tokens, so OpenCompass's mean cross-entropy over the whole sequence is
-    ``-(context_logprob + logprob) / (context_tokens + tokens)``.
+    ``-(context_logprob + logprob) / (context_tokens + tokens)``. It is None when the
+    options were scored in one pass over their shared context (see ``choice_groups``): the
+    context's log-probability is then the same for every option and cancels out.
+    ``cached_tokens`` counts context tokens the engine's prefix cache served.
     """
 
     logprob: float
     tokens: int
     is_greedy: bool
-    context_logprob: float
+    context_logprob: float | None
     context_tokens: int
+    cached_tokens: int = 0
 
 
 Response = GenerateResponse | LoglikelihoodResponse

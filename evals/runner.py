@@ -21,6 +21,7 @@ from typing import Any
 
 from evals import benchmarks as _benchmarks  # noqa: F401  (registers the benchmarks)
 from evals.backends import BACKENDS, Backend, BackendSpec
+from evals.backends.base import LazyBackend, load_identity
 from evals.benchmarks.base import (
     BENCHMARKS,
     Benchmark,
@@ -190,8 +191,10 @@ def run_model(
     _check_judge(config, plans)
     build = backend_builder or BACKENDS.get(config.runner.backend)
     started = time.time()
-    backend = build(BackendSpec(model, model_path, config.runner))
+    spec = BackendSpec(model, model_path, config.runner)
     cache = ResponseCache(cache_path(config, config_dir))
+    identity = load_identity(spec)
+    backend = LazyBackend(build, spec, cache.fingerprint_of(identity))
     engine = Engine(backend, cache, config.runner.batch_size, config.runner.max_retries,
                     retry_backoff_s, progress)
     manifests = {}
@@ -206,6 +209,8 @@ def run_model(
             answers, convs = converse(engine, [b for p in plans for b in p.benchmarks],
                                        config.runner.tool_workers)
         finally:
+            if backend.loaded is not None:
+                cache.remember_fingerprint(identity, backend.loaded.fingerprint())
             backend.close()  # before a local judge loads into the same memory
         if config.judge is not None and any(_judged(p) for p in plans):
             judge = build_judge(config.judge, config.runner, cache, judge_builder, progress)

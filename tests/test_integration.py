@@ -127,6 +127,19 @@ def test_vllm_and_hf_loglikelihoods_agree(model_path: str) -> None:
     assert [r.logprob for r in hf].index(max(r.logprob for r in hf)) == 0
 
 
+def test_vllm_single_pass_options_agree_with_hf_full_pass(model_path: str) -> None:
+    """MMLU-style options (one token each, one shared context) are read off a single vLLM
+    pass at the context's last position; hf scores each in full. Same log-probabilities."""
+    ctx = TextPrompt("Question: What is the capital of France?\nA. Berlin\nB. Paris\nAnswer:")
+    reqs = [LoglikelihoodRequest(ctx, f" {c}") for c in "AB"]
+    hf = _loaded("hf", model_path).loglikelihood(reqs)
+    vl = _loaded("vllm", model_path).loglikelihood(reqs)
+    assert all(r.context_logprob is None and r.tokens == 1 for r in vl)
+    for a, b in zip(hf, vl, strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=2e-3)
+        assert a.context_tokens == b.context_tokens and a.is_greedy == b.is_greedy
+
+
 @pytest.mark.parametrize("suite_name,kind", [("internlm2_base", ModelKind.BASE),
                                              ("internlm2_chat", ModelKind.CHAT)])
 def test_report_suites_on_the_embedded_model(backend: Backend, merged_data_dir: Path,

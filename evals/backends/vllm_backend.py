@@ -2,16 +2,26 @@
 
 Prompts are tokenized here with the model's own tokenizer (``PromptEncoder``) and handed to
 vLLM as token ids, so hf and vllm see identical inputs. Loglikelihoods come from
-``prompt_logprobs``: one scoring pass over context + continuation per request.
+``prompt_logprobs`` (one scoring pass over context + continuation per request), except for
+single-token options sharing a context, read off one pass over the context.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from evals.backends.base import BACKENDS, Backend, BackendSpec, PromptEncoder, folder_fingerprint
+from evals.backends.base import (
+    BACKENDS,
+    Backend,
+    BackendSpec,
+    Pair,
+    PromptEncoder,
+    choice_groups,
+    folder_fingerprint,
+)
 from evals.errors import ConfigError, ModelError
 from evals.records import (
     GenerateRequest,
@@ -67,6 +77,7 @@ class VLLMBackend:
         except (OSError, ValueError) as exc:
             raise ModelError(f"backend vllm: cannot load {spec.model_path}: {exc}") from None
         self._vllm = vllm
+        self.single_pass = runner.single_pass_choices
         max_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.encoder = PromptEncoder(self.llm.get_tokenizer(), max_len)
         self._fingerprint = folder_fingerprint(
@@ -77,27 +88,8 @@ class VLLMBackend:
         return self._fingerprint
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]:
-        from vllm.inputs import TokensPrompt
-
-        prompts, params = [], []
-        for r in requests:
-            p = r.params
-            ids = self.encoder.encode_prompt(
-                r.prompt, reserve=p.max_tokens, middle=p.truncate == "middle"
-            )
-            prompts.append(TokensPrompt(prompt_token_ids=ids))
-            params.append(
-                self._vllm.SamplingParams(
-                    n=1,
-                    temperature=p.temperature,
-                    top_p=p.top_p,
-                    max_tokens=max(1, min(p.max_tokens, self.encoder.max_len - len(ids))),
-                    stop=list(p.stop) or None,
-                    seed=p.seed,
-                    logprobs=p.logprobs or None,
-                )
-            )
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        calls = [generate_call(self.encoder, r) for r in requests]
+        outs = self._call(calls)
         return [
             GenerateResponse(
                 text=o.outputs[0].text,
@@ -113,32 +105,118 @@ class VLLMBackend:
     def loglikelihood(
         self, requests: Sequence[LoglikelihoodRequest]
     ) -> list[LoglikelihoodResponse]:
+        """Options that share a context and are one token each (MMLU's `` A``..`` D``) are
+        read off one forward pass over the context, at its last position: no
+        ``prompt_logprobs``, so vLLM's prefix cache serves the few-shot block the questions
+        of a subject share. Everything else is scored over context + continuation."""
+        plan = plan_scoring(self.encoder, requests, self.single_pass)
+        outs = self._call(plan.calls)
+        results: dict[int, LoglikelihoodResponse] = {}
+        for members, out in zip(plan.groups, outs[: len(plan.groups)], strict=True):
+            results.update(_read_choices(members, plan.pairs, out))
+        for i, out in zip(plan.rest, outs[len(plan.groups) :], strict=True):
+            results[i] = _read_full(plan.pairs[i], out)
+        return [results[i] for i in range(len(requests))]
+
+    def _call(self, calls: Sequence[VLLMCall]) -> list[Any]:
         from vllm.inputs import TokensPrompt
 
-        pairs = [self.encoder.encode_pair(r.context, r.continuation) for r in requests]
-        params = self._vllm.SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1)
-        prompts = [TokensPrompt(prompt_token_ids=c + k) for c, k in pairs]
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
-        results = []
-        for (ctx, cont), out in zip(pairs, outs, strict=True):
-            ids = ctx + cont
-            lps = out.prompt_logprobs or []
-            per_token = [(lps[i][ids[i]].logprob, lps[i][ids[i]].rank) for i in range(1, len(ids))]
-            n_ctx = len(ctx)
-            cont_part = per_token[n_ctx - 1 :]
-            results.append(
-                LoglikelihoodResponse(
-                    logprob=float(sum(lp for lp, _ in cont_part)),
-                    tokens=len(cont),
-                    is_greedy=all(rank == 1 for _, rank in cont_part),
-                    context_logprob=float(sum(lp for lp, _ in per_token[: n_ctx - 1])),
-                    context_tokens=n_ctx,
-                )
-            )
-        return results
+        if not calls:
+            return []
+        prompts = [TokensPrompt(prompt_token_ids=c.ids) for c in calls]
+        params = [self._vllm.SamplingParams(**c.params) for c in calls]
+        return list(self.llm.generate(prompts, params, use_tqdm=False))
 
     def close(self) -> None:
         del self.llm
+
+
+@dataclass(frozen=True)
+class VLLMCall:
+    """One prompt as vLLM gets it: token ids and ``SamplingParams`` keyword arguments.
+    bench/compare.py sends the same calls straight to vLLM to measure the floor."""
+
+    ids: list[int]
+    params: dict[str, Any]
+
+
+def generate_call(encoder: PromptEncoder, r: GenerateRequest) -> VLLMCall:
+    p = r.params
+    ids = encoder.encode_prompt(r.prompt, reserve=p.max_tokens, middle=p.truncate == "middle")
+    return VLLMCall(ids, {
+        "n": 1,
+        "temperature": p.temperature,
+        "top_p": p.top_p,
+        "max_tokens": max(1, min(p.max_tokens, encoder.max_len - len(ids))),
+        "stop": list(p.stop) or None,
+        "seed": p.seed,
+        "logprobs": p.logprobs or None,
+    })
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """Scoring requests as vLLM calls: one per group of single-token options sharing a
+    context (``groups``, first), then one per remaining request (``rest``)."""
+
+    pairs: list[Pair]
+    groups: list[list[int]]
+    rest: list[int]
+    calls: list[VLLMCall]
+
+
+def plan_scoring(
+    encoder: PromptEncoder, requests: Sequence[LoglikelihoodRequest], single_pass: bool
+) -> ScoringPlan:
+    pairs = [encoder.encode_pair(r.context, r.continuation) for r in requests]
+    groups = choice_groups(pairs) if single_pass else []
+    grouped = {i for g in groups for i in g}
+    rest = [i for i in range(len(pairs)) if i not in grouped]
+    calls = [
+        VLLMCall(pairs[g[0]][0], {
+            "temperature": 0.0, "max_tokens": 1,
+            "logprob_token_ids": sorted({pairs[i][1][0] for i in g}),
+        })
+        for g in groups
+    ] + [
+        VLLMCall(pairs[i][0] + pairs[i][1],
+                 {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 1})
+        for i in rest
+    ]
+    return ScoringPlan(pairs, groups, rest, calls)
+
+
+def _read_choices(
+    members: Sequence[int], pairs: Sequence[Pair], out: Any
+) -> dict[int, LoglikelihoodResponse]:
+    """The options' log-probabilities at the context's last position; an option is greedy
+    when it is the token vLLM picked there."""
+    step = (out.outputs[0].logprobs or [{}])[0]
+    greedy = out.outputs[0].token_ids[0]
+    cached = int(getattr(out, "num_cached_tokens", 0) or 0)
+    results = {}
+    for i in members:
+        ctx, (tok,) = pairs[i]
+        results[i] = LoglikelihoodResponse(
+            logprob=float(step[tok].logprob), tokens=1, is_greedy=tok == greedy,
+            context_logprob=None, context_tokens=len(ctx), cached_tokens=cached,
+        )
+    return results
+
+
+def _read_full(pair: Pair, out: Any) -> LoglikelihoodResponse:
+    ctx, cont = pair
+    ids = ctx + cont
+    lps = out.prompt_logprobs or []
+    per_token = [(lps[i][ids[i]].logprob, lps[i][ids[i]].rank) for i in range(1, len(ids))]
+    cont_part = per_token[len(ctx) - 1 :]
+    return LoglikelihoodResponse(
+        logprob=float(sum(lp for lp, _ in cont_part)),
+        tokens=len(cont),
+        is_greedy=all(rank == 1 for _, rank in cont_part),
+        context_logprob=float(sum(lp for lp, _ in per_token[: len(ctx) - 1])),
+        context_tokens=len(ctx),
+    )
 
 
 def _tops(logprobs: Any, k: int) -> tuple[TokenLogprobs, ...]:

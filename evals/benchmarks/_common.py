@@ -94,18 +94,34 @@ def score_ppl(
     primary value, and lm-eval's ``acc`` (argmax summed continuation log-probability) and
     ``acc_norm`` (divided by the choice's character length) as extras."""
     lls = responses_as(responses, LoglikelihoodResponse)
-    mean_ce = [
-        -(r.context_logprob + r.logprob) / (r.context_tokens + r.tokens) for r in lls
-    ]
-    pred = _argmax([-x for x in mean_ce])
+    ce = shared_context_mean_ce(lls)
     acc = _argmax([r.logprob for r in lls])
+    pred = acc if ce is None else _argmax([-x for x in ce])
     acc_norm = _argmax([r.logprob / len(c) for r, c in zip(lls, choices, strict=True)])
     return Score(
         value=float(pred == gold),
         extracted=LETTERS[pred],
         extras=(("acc_ll", float(acc == gold)), ("acc_norm", float(acc_norm == gold))),
-        detail="mean_ce=" + ",".join(f"{x:.4f}" for x in mean_ce),
+        detail=("ll=" + ",".join(f"{r.logprob:.4f}" for r in lls)) if ce is None
+        else "mean_ce=" + ",".join(f"{x:.4f}" for x in ce),
     )
+
+
+def shared_context_mean_ce(lls: Sequence[LoglikelihoodResponse]) -> list[float] | None:
+    """OpenCompass's mean token cross-entropy over context + option, for options that share
+    one context. An option scored in one pass with its siblings (``choice_groups``) has no
+    context log-probability: it is taken from a sibling that has one. When none has, every
+    option is one token long, and the mean cross-entropy orders them exactly as their own
+    log-probabilities do: None tells the caller to rank by those."""
+    known = [r.context_logprob for r in lls if r.context_logprob is not None]
+    if not known:
+        return None
+    ctx = known[0]
+    return [
+        -((ctx if r.context_logprob is None else r.context_logprob) + r.logprob)
+        / (r.context_tokens + r.tokens)
+        for r in lls
+    ]
 
 
 # OpenCompass ``first_option_postprocess`` (opencompass 0.5.4, utils/text_postprocessors.py):

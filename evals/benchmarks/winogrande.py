@@ -134,7 +134,9 @@ def gen_prompt_text(sample: WinoGrandeItem) -> str:
 def score_ll(responses: Sequence[Response], gold: str) -> Score:
     lls = responses_as(responses, LoglikelihoodResponse)
     pred = _argmax([r.logprob for r in lls])
-    mean_ce = [-(r.context_logprob + r.logprob) / (r.context_tokens + r.tokens) for r in lls]
+    # each option has its own context here, so the backend always scores it in full
+    mean_ce = [-((r.context_logprob or 0.0) + r.logprob) / (r.context_tokens + r.tokens)
+               for r in lls]
     ppl_pred = _argmax([-x for x in mean_ce])
     return Score(
         value=float(LETTERS[pred] == gold),

@@ -1,0 +1,85 @@
+"""The engine's fast paths: single-token options scored in one pass over their shared
+context, and a finished run re-run without loading the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evals.backends.base import BackendSpec, LazyBackend, choice_groups, load_identity
+from evals.backends.mock import MockBackend
+from evals.benchmarks._common import score_ppl, shared_context_mean_ce
+from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
+from evals.engine import Engine, ResponseCache
+from evals.records import LoglikelihoodRequest, LoglikelihoodResponse, TextPrompt
+from evals.runner import run_model
+
+
+def test_choice_groups_take_only_contexts_whose_options_are_all_one_token() -> None:
+    pairs = [([1, 2], [7]), ([1, 2], [8]), ([1, 3], [7]), ([1, 3], [8, 9]), ([5], [7]),
+             ([1, 2], [9])]
+    # [1, 3] has a two-token option (it needs the full pass); [5] has a single option
+    assert choice_groups(pairs) == [[0, 1, 5]]
+
+
+def _ll(lp: float, ctx: float | None, n_ctx: int = 10, n: int = 1) -> LoglikelihoodResponse:
+    return LoglikelihoodResponse(lp, n, False, ctx, n_ctx)
+
+
+def test_single_pass_scores_rank_as_the_full_mean_cross_entropy() -> None:
+    full = [_ll(-2.0, -30.0), _ll(-0.5, -30.0), _ll(-1.0, -30.0), _ll(-3.0, -30.0)]
+    single = [_ll(r.logprob, None) for r in full]
+    a, b = score_ppl(full, 1, "ABCD"), score_ppl(single, 1, "ABCD")
+    assert a.extracted == b.extracted == "B" and a.value == b.value == 1.0
+    assert a.detail.startswith("mean_ce=") and b.detail.startswith("ll=")
+    assert shared_context_mean_ce(single) is None
+    # one option came from an older full-pass cache entry: its siblings borrow its context
+    mixed = shared_context_mean_ce([full[0], *single[1:]])
+    assert mixed == pytest.approx(shared_context_mean_ce(full))
+
+
+class Counting:
+    """Counts how often the factory builds a backend (a model load)."""
+
+    def __init__(self) -> None:
+        self.builds = 0
+
+    def __call__(self, spec: BackendSpec) -> MockBackend:
+        self.builds += 1
+        return MockBackend()
+
+
+def test_lazy_backend_loads_only_when_asked_something_new(tmp_path: Path) -> None:
+    build = Counting()
+    spec = BackendSpec(ModelSpec(name="m", path="/ckpt/m"), "/ckpt/m", RunnerConfig(backend="mock"))
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    req = [LoglikelihoodRequest(TextPrompt("Q:"), " A")]
+    first = Engine(LazyBackend(build, spec, None), cache)  # no known fingerprint: loads
+    first.run(req)
+    assert build.builds == 1
+    cache.remember_fingerprint(load_identity(spec), first.fingerprint)
+    lazy = LazyBackend(build, spec, cache.fingerprint_of(load_identity(spec)))
+    again = Engine(lazy, cache)
+    again.run(req)
+    assert build.builds == 1 and lazy.loaded is None
+    again.run([LoglikelihoodRequest(TextPrompt("Q:"), " B")])
+    assert build.builds == 2 and lazy.loaded is not None
+    other = spec.runner.model_copy(update={"dtype": "bfloat16"})
+    assert load_identity(BackendSpec(spec.model, spec.model_path, other)) != load_identity(spec)
+
+
+def test_finished_run_reruns_without_loading_the_model(data_dir: Path, tmp_path: Path) -> None:
+    config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path / "out"),
+                         models=[ModelSpec(name="m", path="/ckpt/m", kind="base")],
+                         runner=RunnerConfig(backend="mock"))
+    suite = SuiteSpec.model_validate({"name": "s", "benchmarks": [
+        {"name": "mmlu", "mode": "ppl", "limit": 3}, {"name": "gsm8k", "limit": 2}]})
+    build = Counting()
+    runs = [run_model(config, tmp_path, config.models[0], [suite], backend_builder=build)[0]
+            for _ in range(2)]
+    assert build.builds == 1
+    assert runs[0].results == runs[1].results
+    # new work (a larger limit) loads it again
+    run_model(config, tmp_path, config.models[0], [suite], limit=4, backend_builder=build)
+    assert build.builds == 2
