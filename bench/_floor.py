@@ -1,0 +1,45 @@
+"""The floor of bench/compare.py: evals' engine work sent straight to one ``vllm.LLM`` call.
+
+Reads the requests compare.py wrote (token ids and sampling settings, exactly what evals'
+vllm backend hands vLLM for the same items), loads the model, answers them all in one
+``llm.generate`` call and writes the timings. No cache, no scoring, no files per sample:
+what is left is the engine's own time, the bound any harness on this engine works against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def main(requests_path: str, out_path: str) -> None:
+    t0 = time.perf_counter()
+    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+    import vllm
+    from vllm.inputs import TokensPrompt
+
+    with open(requests_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    llm = vllm.LLM(**spec["engine"])
+    loaded = time.perf_counter()
+    prompts = [TokensPrompt(prompt_token_ids=r["ids"]) for r in spec["requests"]]
+    params = [vllm.SamplingParams(**r["params"]) for r in spec["requests"]]
+    outs = llm.generate(prompts, params, use_tqdm=False)
+    done = time.perf_counter()
+    result = {
+        "load_s": loaded - t0,
+        "engine_s": done - loaded,
+        "prompt_tokens": sum(len(r["ids"]) for r in spec["requests"]),
+        "cached_tokens": sum(int(getattr(o, "num_cached_tokens", 0) or 0) for o in outs),
+        "output_tokens": [len(o.outputs[0].token_ids) for o in outs],
+        "texts": [o.outputs[0].text for o in outs],
+    }
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
