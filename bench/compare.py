@@ -29,7 +29,7 @@ from pathlib import Path
 
 from evals.backends.base import PromptEncoder
 from evals.backends.vllm_backend import VLLMCall, generate_call, plan_scoring
-from evals.config import load_config
+from evals.config import load_config, load_suite
 from evals.embedded import resolve_model_path
 from evals.records import (
     GenerateRequest,
@@ -37,6 +37,7 @@ from evals.records import (
     LoglikelihoodRequest,
     Request,
     TextPrompt,
+    request_key,
 )
 from evals.runner import PlannedBenchmark, plan_model
 
@@ -157,15 +158,9 @@ def write_evals_config(s: Settings, variant: str, runner_extra: str = "") -> Pat
 def plan(s: Settings) -> Work:
     cfg_path = write_evals_config(s, "main")
     config = load_config(cfg_path)
-    model_path, plans = plan_model(config, cfg_path.parent, config.models[0],
-                                   [_suite(cfg_path)])
+    suite = load_suite(cfg_path.parent / "suites" / "perf.yaml")
+    model_path, plans = plan_model(config, cfg_path.parent, config.models[0], [suite])
     return Work(plans[0].benchmarks, model_path, cfg_path)
-
-
-def _suite(cfg_path: Path):  # type: ignore[no-untyped-def]
-    from evals.config import load_suite
-
-    return load_suite(cfg_path.parent / "suites" / "perf.yaml")
 
 
 def _gold(pb: PlannedBenchmark, i: int) -> int:
@@ -295,6 +290,19 @@ def run_lmeval(s: Settings, work: Work) -> Measured:
     return m
 
 
+# --- OpenCompass (bench/_opencompass.py) ----------------------------------------------------
+
+
+def run_opencompass(s: Settings, work: Work) -> Measured:
+    from _opencompass import run  # bench/ is on sys.path when this file runs
+
+    load = os.getloadavg()[0]
+    wall, peak, picks = run(s, work, timed)
+    m = Measured("opencompass", wall, peak, load=load, picks=picks)
+    m.scores = _scores(work, picks)
+    return m
+
+
 # --- the floor -----------------------------------------------------------------------------
 
 
@@ -305,8 +313,6 @@ def floor_calls(work: Work, max_len: int) -> list[VLLMCall]:
 
     encoder = PromptEncoder(AutoTokenizer.from_pretrained(work.model_path), max_len)
     reqs: dict[str, Request] = {}
-    from evals.records import request_key
-
     for pb in work.planned:
         for rs in pb.requests:
             for r in rs:
@@ -390,7 +396,7 @@ def table(results: Sequence[Measured], evals: Measured | None, repeats: int) -> 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="embedded:smollm2-135m-instruct")
-    p.add_argument("--mmlu", type=int, default=100)
+    p.add_argument("--mmlu", type=int, default=50)
     p.add_argument("--hellaswag", type=int, default=100)
     p.add_argument("--gsm8k", type=int, default=100)
     p.add_argument("--gsm8k-max-tokens", type=int, default=256)
@@ -436,16 +442,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = table(results, evals, a.repeats)
     (s.work / "table.md").write_text(text + "\n", encoding="utf-8")
     print(text)
-
-
-def run_opencompass(s: Settings, work: Work) -> Measured:
-    from _opencompass import run  # bench/ is on sys.path when this file runs
-
-    load = os.getloadavg()[0]
-    wall, peak, picks = run(s, work, timed)
-    m = Measured("opencompass", wall, peak, load=load, picks=picks)
-    m.scores = _scores(work, picks)
-    return m
 
 
 if __name__ == "__main__":
