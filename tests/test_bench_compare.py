@@ -38,7 +38,7 @@ def test_lm_eval_builds_evals_requests_from_the_task_files(work: tuple[Any, Any]
 
     s, w = work
     tasks = compare.write_lmeval_tasks(s, w)
-    manager = TaskManager(include_path=str(tasks))
+    manager = TaskManager(include_path=str(tasks), include_defaults=False)
     for pb in w.planned:
         task = get_task_dict([f"bench_{pb.benchmark.name}"], manager)[f"bench_{pb.benchmark.name}"]
         task.build_all_requests(limit=None, rank=0, world_size=1)
