@@ -6,6 +6,7 @@ the bench's job, not CI's.)"""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -16,8 +17,8 @@ import pytest
 from evals.records import GenerateRequest, LoglikelihoodRequest, TextPrompt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import _opencompass  # noqa: E402
-import compare  # noqa: E402
+import _opencompass
+import compare
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +63,13 @@ def test_opencompass_files_hold_the_same_items(work: tuple[Any, Any], tmp_path: 
     _, w = work
     names = _opencompass.write_data(tmp_path, w)
     mmlu = next(pb for pb in w.planned if pb.benchmark.name == "mmlu")
-    rows = [r for sub in names["mmlu"]
-            for r in csv.reader(open(tmp_path / "mmlu" / "test" / f"{sub}_test.csv", encoding="utf-8"))]
-    assert sorted(r[0] for r in rows) == sorted(smp.question for smp in mmlu.samples)
-    assert all(len(list(csv.reader(open(tmp_path / "mmlu" / "dev" / f"{sub}_dev.csv",
-                                        encoding="utf-8")))) == 5 for sub in names["mmlu"])
+    def rows(split: str, sub: str) -> list[list[str]]:
+        text = (tmp_path / "mmlu" / split / f"{sub}_{split}.csv").read_text(encoding="utf-8")
+        return list(csv.reader(io.StringIO(text)))
+
+    tests = [r for sub in names["mmlu"] for r in rows("test", sub)]
+    assert sorted(r[0] for r in tests) == sorted(smp.question for smp in mmlu.samples)
+    assert all(len(rows("dev", sub)) == 5 for sub in names["mmlu"])
     hs = [json.loads(x) for x in (tmp_path / "hellaswag.jsonl").read_text().splitlines()]
     hella = next(pb for pb in w.planned if pb.benchmark.name == "hellaswag")
     # OpenCompass cuts the activity label off the query itself, as evals does
