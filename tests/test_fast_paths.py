@@ -67,6 +67,9 @@ def test_lazy_backend_loads_only_when_asked_something_new(tmp_path: Path) -> Non
     assert build.builds == 2 and lazy.loaded is not None
     other = spec.runner.model_copy(update={"dtype": "bfloat16"})
     assert load_identity(BackendSpec(spec.model, spec.model_path, other)) != load_identity(spec)
+    # two checkpoints of evals.yaml at the same path never share a remembered fingerprint
+    renamed = spec.model.model_copy(update={"name": "m2"})
+    assert load_identity(BackendSpec(renamed, spec.model_path, spec.runner)) != load_identity(spec)
 
 
 def test_finished_run_reruns_without_loading_the_model(data_dir: Path, tmp_path: Path) -> None:

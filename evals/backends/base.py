@@ -162,12 +162,14 @@ def choice_groups(pairs: Sequence[Pair]) -> list[list[int]]:
 
 
 def load_identity(spec: BackendSpec) -> str:
-    """What decides a backend's fingerprint before it loads: the checkpoint folder's files
-    and the runner settings. The fingerprint itself may need the loaded model (vLLM's
-    derived context length), so the cache remembers which fingerprint an identity had."""
-    return folder_fingerprint(
-        spec.model_path, {"identity": spec.runner.model_dump(mode="json")}
-    )
+    """What decides a backend's fingerprint before it loads: the checkpoint (its entry in
+    evals.yaml and its folder's files) and the runner settings. The fingerprint itself may
+    need the loaded model (vLLM's derived context length), so the cache remembers which
+    fingerprint an identity had."""
+    return folder_fingerprint(spec.model_path, {
+        "model": spec.model.model_dump(mode="json"),
+        "runner": spec.runner.model_dump(mode="json"),
+    })
 
 
 class LazyBackend:
