@@ -82,11 +82,10 @@ class Measured:
 
 @dataclass(frozen=True)
 class Work:
-    """The bench's items as evals plans them, and the paths every harness reads."""
+    """The bench's items as evals plans them, and the checkpoint every harness loads."""
 
     planned: list[PlannedBenchmark]
     model_path: str
-    evals_config: Path
 
 
 def _child_env() -> dict[str, str]:
@@ -160,7 +159,7 @@ def plan(s: Settings) -> Work:
     config = load_config(cfg_path)
     suite = load_suite(cfg_path.parent / "suites" / "perf.yaml")
     model_path, plans = plan_model(config, cfg_path.parent, config.models[0], [suite])
-    return Work(plans[0].benchmarks, model_path, cfg_path)
+    return Work(plans[0].benchmarks, model_path)
 
 
 def _gold(pb: PlannedBenchmark, i: int) -> int:
