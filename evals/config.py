@@ -66,6 +66,11 @@ class RunnerConfig(_Strict):
     ray: RayConfig = RayConfig()
     max_model_len: int | None = Field(default=None, ge=16)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=16)
+    """Tokens per vLLM engine step (its prefill chunk). None: vLLM's default, lowered on a
+    GPU when the prompt log-probs of one chunk (loglikelihood requests scored token by
+    token) would not fit in half the memory gpu_memory_utilization leaves free: vLLM leaves
+    them out of its memory profile (its issue #10325)."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     enable_prefix_caching: bool = True
     single_pass_choices: bool = True

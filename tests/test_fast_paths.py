@@ -86,3 +86,38 @@ def test_finished_run_reruns_without_loading_the_model(data_dir: Path, tmp_path:
     # new work (a larger limit) loads it again
     run_model(config, tmp_path, config.models[0], [suite], limit=4, backend_builder=build)
     assert build.builds == 2
+
+
+def _spec(folder: Path, **runner: object) -> BackendSpec:
+    return BackendSpec(ModelSpec(name="m", path=str(folder)), str(folder),
+                       RunnerConfig.model_validate(runner))
+
+
+def test_prompt_logprobs_chunk_fits_half_the_memory_vllm_leaves_free() -> None:
+    from evals.backends.vllm_backend import PROMPT_LOGPROBS_BYTES, fit_chunk
+
+    h200_free = 0.1 * 141e9  # gpu_memory_utilization 0.9
+    chunk = fit_chunk(92544, h200_free, 16384, 1024)  # InternLM2's vocabulary
+    assert chunk == 7424 and chunk * 92544 * PROMPT_LOGPROBS_BYTES <= h200_free / 2
+    assert fit_chunk(49152, h200_free, 8192, 256) is None  # the default fits: untouched
+    assert fit_chunk(152064, 0.05 * 24e9, 8192, 256) == 256  # never below max_num_seqs
+
+
+def test_engine_kwargs_size_the_step_on_gpus_only(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("vllm")
+    from vllm.platforms import current_platform
+
+    from evals.backends.vllm_backend import engine_kwargs
+
+    (tmp_path / "config.json").write_text('{"model_type": "llama", "vocab_size": 92544}')
+    monkeypatch.setattr(current_platform, "get_device_total_memory",
+                        lambda device_id=0: 24 * 2**30)
+    gpu = engine_kwargs(_spec(tmp_path), on_cpu=False)
+    # 10% of 24 GiB free, half of it for one step's logits: 1392 tokens, in 256s
+    assert gpu["max_num_batched_tokens"] == 1280 and gpu["gpu_memory_utilization"] == 0.9
+    assert "max_num_batched_tokens" not in engine_kwargs(_spec(tmp_path), on_cpu=True)
+    mine = engine_kwargs(_spec(tmp_path, max_num_batched_tokens=4096), on_cpu=False)
+    assert mine["max_num_batched_tokens"] == 4096
+    (tmp_path / "config.json").write_text("{}")  # no vocabulary size: vLLM's default stays
+    assert "max_num_batched_tokens" not in engine_kwargs(_spec(tmp_path), on_cpu=False)

