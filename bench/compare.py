@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from evals.backends.base import PromptEncoder
-from evals.backends.vllm_backend import VLLMCall, generate_call, plan_scoring
-from evals.config import load_config, load_suite
+from evals.backends.base import BackendSpec, PromptEncoder
+from evals.backends.vllm_backend import VLLMCall, engine_kwargs, generate_call, plan_scoring
+from evals.config import ModelSpec, RunnerConfig, load_config, load_suite
 from evals.embedded import resolve_model_path
 from evals.records import (
     GenerateRequest,
@@ -135,7 +135,13 @@ def _tree_rss(pid: int) -> int:
 # --- the work ------------------------------------------------------------------------------
 
 
-def write_evals_config(s: Settings, variant: str, runner_extra: str = "") -> Path:
+def bench_runner(s: Settings, **levers: bool) -> RunnerConfig:
+    """The runner settings of evals' run; the floor's engine is built from them too."""
+    runner = RunnerConfig(backend="vllm", dtype="float32", max_model_len=s.max_model_len)
+    return runner.model_copy(update=levers)
+
+
+def write_evals_config(s: Settings, variant: str, runner: RunnerConfig) -> Path:
     root = s.work / f"evals-{variant}"
     (root / "suites").mkdir(parents=True, exist_ok=True)
     (root / "suites" / "perf.yaml").write_text(
@@ -145,17 +151,16 @@ def write_evals_config(s: Settings, variant: str, runner_extra: str = "") -> Pat
         f"  - {{name: gsm8k, shots: 4, limit: {s.gsm8k}, max_tokens: {s.gsm8k_max_tokens}}}\n",
         encoding="utf-8")
     cfg = root / "evals.yaml"
+    runner_json = json.dumps(runner.model_dump(mode="json", exclude_defaults=True))
     cfg.write_text(
         f"data_dir: {s.data_dir}\noutput_dir: out\ncache_dir: cache\n"
         f"models:\n  - {{name: bench, path: '{s.model}', kind: base, stage: base}}\n"
-        "suites: [perf]\n"
-        f"runner: {{backend: vllm, dtype: float32, max_model_len: {s.max_model_len}"
-        f"{runner_extra}}}\n", encoding="utf-8")
+        f"suites: [perf]\nrunner: {runner_json}\n", encoding="utf-8")
     return cfg
 
 
 def plan(s: Settings) -> Work:
-    cfg_path = write_evals_config(s, "main")
+    cfg_path = write_evals_config(s, "main", bench_runner(s))
     config = load_config(cfg_path)
     suite = load_suite(cfg_path.parent / "suites" / "perf.yaml")
     model_path, plans = plan_model(config, cfg_path.parent, config.models[0], [suite])
@@ -174,9 +179,9 @@ def _text(prompt: object) -> str:
 # --- evals ---------------------------------------------------------------------------------
 
 
-def run_evals(s: Settings, work: Work, variant: str = "main", runner_extra: str = "",
-              warm: bool = True) -> Measured:
-    cfg = write_evals_config(s, variant, runner_extra)
+def run_evals(s: Settings, work: Work, variant: str = "main",
+              runner: RunnerConfig | None = None, warm: bool = True) -> Measured:
+    cfg = write_evals_config(s, variant, runner or bench_runner(s))
     root = cfg.parent
     for d in ("out", "cache"):
         subprocess.run(["rm", "-rf", str(root / d)], check=True)
@@ -326,8 +331,10 @@ def run_floor(s: Settings, work: Work) -> Measured:
     root = s.work / "floor"
     root.mkdir(parents=True, exist_ok=True)
     calls = floor_calls(work, s.max_model_len)
-    engine = {"model": work.model_path, "dtype": "float32", "max_model_len": s.max_model_len,
-              "enforce_eager": True, "enable_prefix_caching": True, "seed": 0}
+    from vllm.platforms import current_platform
+
+    spec = BackendSpec(ModelSpec(name="bench", path=s.model), work.model_path, bench_runner(s))
+    engine = engine_kwargs(spec, current_platform.is_cpu())  # what evals' backend passes
     (root / "requests.json").write_text(json.dumps(
         {"engine": engine, "requests": [{"ids": c.ids, "params": c.params} for c in calls]}))
     load = os.getloadavg()[0]
@@ -426,9 +433,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     if a.ablate:
         runners["evals no-single-pass"] = lambda: run_evals(
-            s, work, "no-single-pass", ", single_pass_choices: false", warm=False)
+            s, work, "no-single-pass", bench_runner(s, single_pass_choices=False), warm=False)
         runners["evals no-prefix-cache"] = lambda: run_evals(
-            s, work, "no-prefix-cache", ", enable_prefix_caching: false", warm=False)
+            s, work, "no-prefix-cache", bench_runner(s, enable_prefix_caching=False), warm=False)
         only += ["evals no-single-pass", "evals no-prefix-cache"]
     results = []
     for name in only:
