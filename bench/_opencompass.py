@@ -24,7 +24,7 @@ from evals.records import GenerateRequest
 if TYPE_CHECKING:
     from compare import Settings, Work
 
-Timer = Callable[[Sequence[str], Path], tuple[float, float]]
+Timer = Callable[[Sequence[str], Path, dict[str, str]], tuple[float, float]]
 
 PACKAGES = ("opencompass==0.5.4", "mmengine-lite==0.11.0rc3", "addict", "importlib_metadata",
             "lazy_importer", "rouge_chinese", "rank_bm25", "gradio_client", "tree_sitter",
@@ -124,11 +124,11 @@ def run(s: Settings, work: Work, timed: Timer) -> tuple[float, float, dict[str, 
         data=str(root / "data"), subjects=names.get("mmlu", []), gsm8k=names.get("gsm8k", {}),
         hellaswag=any(pb.benchmark.name == "hellaswag" for pb in work.planned),
         model=work.model_path, max_len=s.max_model_len), encoding="utf-8")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(site(s.work)), *filter(None, [os.environ.get("PYTHONPATH")])])
+    # only OpenCompass's processes see its add-on folder (its zipp, importlib_metadata...)
+    path = os.pathsep.join([str(site(s.work)), *filter(None, [os.environ.get("PYTHONPATH")])])
     cmd = [sys.executable, "-m", "opencompass.cli.main", str(cfg), "-w", str(root / "out"),
            "--max-num-workers", "1"]
-    wall, peak = timed(cmd, root / "run.log")
+    wall, peak = timed(cmd, root / "run.log", {"PYTHONPATH": path})
     (pred_dir,) = root.glob("out/*/predictions/bench")
     return wall, peak, read_picks(pred_dir, work, names)
 
@@ -163,4 +163,4 @@ def _predictions(path: Path) -> list[dict[str, Any]]:
 
 
 def _label(value: object) -> int:
-    return int(value) if str(value).isdigit() else "ABCD".index(str(value))
+    return int(str(value)) if str(value).isdigit() else "ABCD".index(str(value))

@@ -28,7 +28,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from evals.backends.base import BackendSpec, PromptEncoder
-from evals.backends.vllm_backend import VLLMCall, engine_kwargs, generate_call, plan_scoring
+from evals.backends.vllm_backend import (
+    CPU_ENV,
+    VLLMCall,
+    engine_kwargs,
+    generate_call,
+    plan_scoring,
+)
 from evals.config import ModelSpec, RunnerConfig, load_config, load_suite
 from evals.embedded import resolve_model_path
 from evals.records import (
@@ -88,22 +94,21 @@ class Work:
     model_path: str
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "2")
-    env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
-    return env
+def _child_env(extra: dict[str, str] | None) -> dict[str, str]:
+    """Every harness's process gets evals' vllm-cpu settings (vllm_backend.CPU_ENV)."""
+    env = {"OMP_NUM_THREADS": "2", **CPU_ENV, **os.environ}
+    return {**env, **(extra or {})}
 
 
-def timed(cmd: Sequence[str], log: Path) -> tuple[float, float]:
+def timed(cmd: Sequence[str], log: Path,
+          extra_env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak memory (MB) of a command: the largest sum of the resident sets
     of its whole process tree, sampled every 0.2 s (vLLM's engine core and OpenCompass's
     task processes are children; a parent's own peak would miss them)."""
     t0 = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                env=_child_env())
+                                env=_child_env(extra_env))
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _tree_rss(proc.pid))
@@ -328,11 +333,11 @@ def floor_calls(work: Work, max_len: int) -> list[VLLMCall]:
 
 
 def run_floor(s: Settings, work: Work) -> Measured:
+    from vllm.platforms import current_platform
+
     root = s.work / "floor"
     root.mkdir(parents=True, exist_ok=True)
     calls = floor_calls(work, s.max_model_len)
-    from vllm.platforms import current_platform
-
     spec = BackendSpec(ModelSpec(name="bench", path=s.model), work.model_path, bench_runner(s))
     engine = engine_kwargs(spec, current_platform.is_cpu())  # what evals' backend passes
     (root / "requests.json").write_text(json.dumps(
