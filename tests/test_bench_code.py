@@ -34,10 +34,14 @@ def _ctx(data_dir: Path, kind: ModelKind = ModelKind.BASE, shots: int = 3) -> Be
 # ---------------------------------------------------------------- MBPP
 
 def test_mbpp_falls_back_to_the_full_test_split_loudly(
-    data_dir: Path, caplog: pytest.LogCaptureFixture
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Only the full set present (built in a temporary folder; the shared data has the
+    sanitized file too)."""
+    (tmp_path / "mbpp").mkdir()
+    (tmp_path / "mbpp/mbpp.jsonl").symlink_to(data_dir / "mbpp/mbpp.jsonl")
     with caplog.at_level(logging.WARNING):
-        items = MBPP().load(_ctx(data_dir))
+        items = MBPP().load(_ctx(tmp_path))
     assert len(items) == 500
     assert items[0].id == "full/11" and items[-1].id == "full/510"
     assert {MBPP().group(i) for i in items} == {"full-set-fallback"}

@@ -76,12 +76,32 @@ def test_staged_notebooks_parse_as_opencompass_loads_them(data_dir: Path) -> Non
     assert again == task
 
 
-def test_nothing_is_scorable_with_the_staged_data(data_dir: Path) -> None:
-    """The input files were not obtainable; the rest need NLTK data or absent packages."""
+def test_staged_tasks_are_blocked_exactly_by_what_is_missing(data_dir: Path) -> None:
+    """Each task names the input files absent from the data folder, and only those: a file
+    staged later (the shared data grows) unblocks its tasks without a test change."""
+    datasources = data_dir / "cibench" / "datasources"
+    tasks = load_tasks(data_dir, "cibench_template")
+    assert len(tasks) == 73
+    for task in tasks:
+        missing = {b.removeprefix("input file missing: ") for b in task.blockers
+                   if b.startswith("input file missing: ")}
+        assert all(not (datasources / name).exists() for name in missing), task.id
+        assert all(Path(source).is_file() for _, source in task.inputs), task.id
     counts = not_scorable_counts(data_dir, "cibench_template")
+    assert counts["missing_files"] == sum(
+        any(b.startswith("input file") for b in t.blockers) for t in tasks)
+
+
+def test_nothing_is_scorable_without_the_input_files(data_dir: Path, tmp_path: Path) -> None:
+    """The notebooks without their datasources (built in a temporary folder: the shared data
+    may hold any number of input files): a clear error naming where the files go."""
+    (tmp_path / "cibench").mkdir()
+    for subset in ("cibench_template", "cibench_template_chinese"):
+        (tmp_path / "cibench" / subset).symlink_to(data_dir / "cibench" / subset)
+    counts = not_scorable_counts(tmp_path, "cibench_template")
     assert counts["tasks"] == 73 and counts["missing_files"] == 63
     with pytest.raises(DataError, match=r"none of the 73 tasks can be scored.*datasources/data"):
-        BENCHMARKS.get("cibench_en").load(_ctx(data_dir))
+        BENCHMARKS.get("cibench_en").load(_ctx(tmp_path))
 
 
 def test_fixture_task_parses_with_its_input_present() -> None:
