@@ -12,6 +12,19 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _isolation() -> bool:
+    from evals.sandbox import isolation_available
+
+    return isolation_available()
+
+
+needs_isolation = pytest.mark.skipif(
+    os.environ.get("EVALS_REQUIRE_ISOLATION") != "1" and not _isolation(),
+    reason="needs root for the sandbox's namespaces and per-run uids")
+"""Containment tests: skipped without isolation, except where EVALS_REQUIRE_ISOLATION=1 (CI,
+which runs as root): there they run, and fail if the sandbox is not isolated."""
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 
 
@@ -51,3 +64,23 @@ def write_config(tmp: Path, data_dir: Path, backend: str = "mock", extra: str = 
         + extra
     )
     return cfg
+
+
+def sandbox_processes() -> list[int]:
+    """Live processes running as any sandbox uid (each run and session draws its own)."""
+    from evals.sandbox import SANDBOX_UIDS
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields.get("Uid", "-1").split()[0])
+        if SANDBOX_UIDS[0] <= uid < SANDBOX_UIDS[1] and not fields.get("State", "").startswith(" Z") \
+                and fields.get("State", "").split()[:1] != ["Z"]:
+            found.append(int(entry.name))
+    return found

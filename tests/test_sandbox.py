@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from evals.benchmarks.base import BenchmarkContext
 from evals.benchmarks.humaneval import HumanEval, HumanEvalItem
 from evals.records import GenerateResponse, Mode, ModelKind
-from evals.sandbox import SandboxLimits, isolation_available, run_python
+from evals.sandbox import SandboxLimits, run_python
+from tests.conftest import needs_isolation, sandbox_processes
 
 FAST = SandboxLimits(timeout_s=3, memory_mb=512)
 
@@ -30,15 +29,14 @@ def test_memory_hog_is_stopped() -> None:
     assert result.status == "failed" and "MemoryError" in result.detail
 
 
-@pytest.mark.skipif(not isolation_available(), reason="needs root for namespaces and nobody")
+@needs_isolation
 def test_fork_bomb_is_contained() -> None:
     result = run_python("import os\nwhile True:\n    os.fork()", FAST)
     assert result.status in ("failed", "timeout")
-    leftover = os.popen("ps -u nobody -o pid= | wc -l").read().strip()
-    assert leftover == "0"
+    assert sandbox_processes() == []
 
 
-@pytest.mark.skipif(not isolation_available(), reason="needs root for namespaces and nobody")
+@needs_isolation
 def test_writes_outside_its_temp_dir_are_contained() -> None:
     target = Path(__file__).resolve().parent / "escaped.txt"
     result = run_python(f"open({str(target)!r}, 'w').write('x')", FAST)
@@ -54,7 +52,7 @@ def test_writes_outside_its_temp_dir_are_contained() -> None:
     assert not Path("/tmp/evals-probe").exists()
 
 
-@pytest.mark.skipif(not isolation_available(), reason="needs root for network namespaces")
+@needs_isolation
 def test_no_network() -> None:
     code = "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=2)"
     result = run_python(code, FAST)
@@ -74,7 +72,7 @@ def test_humaneval_scores_hostile_completions_as_failures_and_keeps_going() -> N
     assert good.value == 1.0
 
 
-@pytest.mark.skipif(not isolation_available(), reason="needs root for namespaces and nobody")
+@needs_isolation
 def test_compiled_program_is_contained_too() -> None:
     """run_program (HumanEval-X's compile-and-run) gets the same walls as run_python: no
     network, no writes outside its directory, the host's /tmp out of sight."""
@@ -87,6 +85,7 @@ def test_compiled_program_is_contained_too() -> None:
         "#include <stdio.h>\n#include <sys/socket.h>\n#include <netinet/in.h>\n"
         "#include <arpa/inet.h>\n#include <unistd.h>\n"
         "int main(void) {\n"
+        "  char token[32]; ssize_t got = read(3, token, sizeof token);\n"
         f'  FILE *h = fopen("{marker}", "r");\n'
         f'  FILE *w = fopen("{target}", "w");\n'
         "  int s = socket(AF_INET, SOCK_STREAM, 0);\n"
@@ -94,12 +93,14 @@ def test_compiled_program_is_contained_too() -> None:
         '  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);\n'
         "  int c = connect(s, (struct sockaddr *)&a, sizeof a);\n"
         '  printf("host_tmp=%d write=%d net=%d\\n", h != NULL, w != NULL, c == 0);\n'
-        "  return (h || w || c == 0) ? 1 : 0;\n}\n"
+        "  if (h || w || c == 0) return 1;\n"
+        "  write(4, token, got); write(4, \" pass\\n\", 6);\n"  # its own test driver
+        "  return 0;\n}\n"
     )
     limits = SandboxLimits(timeout_s=30, memory_mb=1024)
     program = Program({"main.c": src}, (
         Step("compile", ("gcc", "-O0", "-o", "main", "main.c"), limits),
-        Step("run", ("./main",), limits),
+        Step("run", ("./main",), limits, proof=True),
     ))
     try:
         result = run_program(program)

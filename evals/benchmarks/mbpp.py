@@ -22,7 +22,10 @@ Deliberate differences from OpenCompass 0.5.4:
   models get the prefill as OpenCompass renders it (turns joined by newlines, ending
   ``[BEGIN]\\n``).
 - Upstream execs the program inside the evaluator process tree with ``swallow_io``; we run it
-  in the sandbox. A program that calls ``sys.exit`` is a failure in both.
+  through the sandbox's Python driver. A program that calls ``sys.exit`` is a failure in
+  both; one that ends its process (``os._exit(0)``) is a failure here (no proof that the
+  asserts ran), where upstream's ``execution`` gets no result from its worker and its
+  ``key[0]`` raises ``IndexError``, ending the whole evaluation.
 
 Data, in order of preference:
 - upstream ``sanitized-mbpp.json`` (google-research, a JSON array) or OpenCompass's
@@ -63,7 +66,7 @@ from evals.records import (
     Sample,
     Score,
 )
-from evals.sandbox import SandboxLimits, run_python
+from evals.sandbox import PythonProgram, SandboxLimits, run_python
 
 log = logging.getLogger(__name__)
 
@@ -198,36 +201,13 @@ def type_aware_tests(source: str) -> str:
     return ast.unparse(ast.fix_missing_locations(_TypeAware().visit(tree)))
 
 
-_RUNNER = '''
-import os, sys
-def _verdict(code, tests, strict):
-    g = {{}}
-    try:
-        exec(compile(code, "<solution>", "exec"), g)
-        if strict:
-            g[{name!r}] = {name}
-        exec(compile(tests, "<tests>", "exec"), g)
-    except AssertionError:
-        return 3, "wrong_answer"
-    except BaseException as exc:
-        return 1, "failed: " + type(exc).__name__ + ": " + str(exc)[:200]
-    return 0, "pass"
-status, why = _verdict({code!r}, {tests!r}, {strict!r})
-sys.stdout.flush()
-sys.stderr.write("\\n" + why.replace("\\n", " ") + "\\n")
-sys.stderr.flush()
-os._exit(status)
-'''
-
-
-def assemble_program(code: str, tests: str, strict_types: bool = False) -> str:
-    """A script that runs ``code`` then ``tests`` in one namespace, as upstream's ``exec``
-    pair does, and reports upstream's outcome on its last stderr line (exit 0 = pass).
+def assemble_program(code: str, tests: str, strict_types: bool = False) -> PythonProgram:
+    """``code`` then ``tests`` in one namespace, as upstream's ``exec`` pair runs them, through
+    the sandbox's Python driver: a pass needs its proof that the last assert ran.
     ``SystemExit`` and friends raised by the code are failures, as upstream."""
     if strict_types:
-        tests = type_aware_tests(tests)
-    body = _RUNNER.format(name=TYPE_AWARE_EQUAL, code=code, tests=tests, strict=strict_types)
-    return textwrap.dedent(_TYPE_AWARE_SOURCE) + body
+        tests = textwrap.dedent(_TYPE_AWARE_SOURCE) + type_aware_tests(tests)
+    return PythonProgram(code, tests)
 
 
 def outcome(code: str, tests: str, strict_types: bool = False,
@@ -238,9 +218,9 @@ def outcome(code: str, tests: str, strict_types: bool = False,
         return "pass", ""
     if result.status == "timeout":
         return "timeout", result.detail
-    if result.detail == "wrong_answer":
+    if result.detail.split(":")[0] == "AssertionError":
         return "wrong_answer", ""
-    return "failed", result.detail.removeprefix("failed: ")
+    return "failed", result.detail
 
 
 def mbpp_rounds(exemplars: Sequence[tuple[str, str]], task: str, sample: MBPPItem,

@@ -58,6 +58,7 @@ from evals.sandbox import (
     _kill_uid,
     _libc,
     _set_limits,
+    fresh_uid,
     host_interpreter,
     isolation_available,
     private_dirs,
@@ -66,8 +67,6 @@ from evals.sandbox import (
 CellStatus = Literal["ok", "error", "timeout", "dead"]
 SessionMode = Literal["python", "ipython"]
 HEADER = struct.Struct(">I")
-SESSION_UIDS = (1 << 30, 1 << 31)  # the server's OWN_UID_FLOOR is the lower bound
-"""Uids drawn for sessions: far above any account's, so no file or process of the host has one."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ class InterpreterSession:
         extra = (os.path.realpath(d) for d in hide if os.path.isdir(d))
         self._hide = tuple(dict.fromkeys((*private_dirs(), *extra)))
         self.isolated = isolation_available()
-        self._uid = SESSION_UIDS[0] + secrets.randbelow(SESSION_UIDS[1] - SESSION_UIDS[0])
+        self._uid = fresh_uid()  # the server's OWN_UID_FLOOR is SANDBOX_UIDS' lower bound
         self._tempdir = None if self.isolated else tempfile.mkdtemp(prefix="evals-session-")
         self._dead: str | None = None
         self._ready = False
