@@ -154,6 +154,9 @@ def test_tool_results_are_formatted_and_trimmed_as_lagent_does() -> None:
     assert ok and text == ("stdout:\n\n```\nhi\n\n```\n\nstderr:\n\n```\nwarn\n\n```\n\n"
                            "execute_result:\n\n```\n3\n```\n\n![fig-001](fig-001.png)")
     failed, error = format_result(CellResult("error", "", None, "ZeroDivisionError", 0.1))
+    ended, why = format_result(CellResult("dead", "", None, "the session's process exited "
+                                          "with code 0", 0.1))
+    assert not ended and why == "error:\n\n```\nthe session's process exited with code 0\n```"
     assert not failed and error == "error:\n\n```\nZeroDivisionError\n```"
     long_ok, long = format_result(CellResult("ok", "x" * 5000 + "END", None, None, 0.1))
     assert long_ok and len(long) == TRIM_OUTPUT - 2 and "......" in long and long.endswith("END\n```")

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from evals.sandbox import isolation_available, uid_processes
+from evals.sandbox import uid_processes
 from evals.tools import InterpreterSession, SessionLimits
 from evals.tools import interpreter as interpreter_module
-
-needs_isolation = pytest.mark.skipif(
-    not isolation_available(), reason="needs root for namespaces and a uid of the session's own")
+from evals.tools.interpreter import SessionMode
+from tests.conftest import needs_isolation
 
 
 @pytest.fixture(scope="module")
@@ -367,3 +366,48 @@ def test_ipython_mode_is_as_contained_as_plain_mode(tmp_path: Path) -> None:
     finally:
         listener.close()
     os.kill(os.getpid(), 0)  # still here
+
+
+EXITS = {
+    "os._exit(0)": "import os\nos._exit(0)",
+    "sys.exit(0)": "import sys\nsys.exit(0)",
+    "exit()": "exit()",
+    "quit()": "quit()",
+    "raise SystemExit": "raise SystemExit",
+    "SIGKILL itself": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+}
+
+
+@pytest.mark.parametrize("mode", ["python", "ipython"])
+@pytest.mark.parametrize("case", sorted(EXITS))
+def test_a_cell_that_exits_is_an_error_observation(mode: SessionMode, case: str) -> None:
+    """Never a silent end: SystemExit is the cell's error (the session goes on); a cell that
+    ends the process itself leaves a dead session that says why."""
+    if mode == "ipython":
+        pytest.importorskip("IPython")
+    with InterpreterSession(SessionLimits(call_timeout_s=20), mode=mode) as session:
+        result = session.run(EXITS[case])
+        assert result.status in ("error", "dead"), result
+        assert result.error and ("SystemExit" in result.error or "exited with code 0" in result.error
+                                 or "SIGKILL" in result.error), result.error
+        after = session.run("1 + 1")
+        assert after.status == ("ok" if result.status == "error" else "dead")
+
+
+@needs_isolation
+@pytest.mark.parametrize("mode", ["python", "ipython"])
+def test_a_daemon_does_not_outlive_its_cell(mode: SessionMode) -> None:
+    if mode == "ipython":
+        pytest.importorskip("IPython")
+    daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+              "        time.sleep(120)\n    os._exit(0)\nos.wait()\n'spawned'")
+    with InterpreterSession(SessionLimits(call_timeout_s=20), mode=mode) as session:
+        assert session.run("1").status == "ok"
+        uid = session.uid
+        assert uid is not None
+        baseline = set(uid_processes(uid, include_zombies=False))  # the reaper and the server
+        start = time.monotonic()
+        assert "spawned" in str(session.run(daemon).value)
+        assert time.monotonic() - start < 5
+        assert set(uid_processes(uid, include_zombies=False)) == baseline
+    assert uid_processes(uid) == []

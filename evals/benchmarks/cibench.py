@@ -490,16 +490,18 @@ def extract_code(text: str) -> str:
 
 def format_result(cell: CellResult) -> tuple[bool, str]:
     """lagent's IPython interpreter: each output as ``<kind>:`` and a fenced block, figures as
-    image links, trimmed head and tail to 1,024 characters; (succeeded, text)."""
+    image links, trimmed head and tail to 1,024 characters; (succeeded, text). A cell that
+    ended the interpreter itself (``os._exit``, a fatal signal) is an error with the reason,
+    never the timeout text."""
     parts = []
     for kind, text in (("stdout", cell.stdout), ("stderr", cell.stderr),
                        ("execute_result", cell.value or "")):
         if text:
             parts.append(f"\n\n{kind}:\n\n```\n{text}\n```")
     parts += [f"\n\n![fig-{i:03d}](fig-{i:03d}.png)" for i in range(1, len(cell.images) + 1)]
-    if cell.status == "error":
+    if cell.status in ("error", "dead"):  # dead: the cell ended the interpreter (os._exit)
         parts.append(f"\n\nerror:\n\n```\n{cell.error or ''}\n```")
-    elif cell.status != "ok":
+    elif cell.status == "timeout":
         parts.append(f"\n\nerror:\n\n```\nTimeout. No response after {LIMITS.call_timeout_s:g} "
                      "seconds.\n```")
     result = "".join(parts)

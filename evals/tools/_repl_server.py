@@ -221,6 +221,9 @@ def ipython_shell() -> Any:
         def enable_gui(self, gui: Any = None) -> None:
             pass  # no event loop: figures are rendered by the inline backend
 
+        def ask_exit(self) -> None:
+            raise SystemExit  # ``exit()``/``quit()``: an error the cell sees, as sys.exit
+
         def _showtraceback(self, etype: Any, evalue: Any, stb: Any) -> None:
             OUTPUTS["error"] = self.InteractiveTB.stb2text(stb)
 
