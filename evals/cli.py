@@ -22,11 +22,13 @@ from evals.config import (
     EvalsConfig,
     ModelSpec,
     SuiteSpec,
+    cache_path,
     find_suite,
     load_config,
     load_suite,
     resolve_path,
     suite_dirs,
+    writable_dir,
 )
 from evals.errors import BackendError, ConfigError, EvalsError
 from evals.records import BenchmarkResult, ModelKind
@@ -193,6 +195,8 @@ def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
          for m in config.models] if config else []
     )
     effective = flags.apply(config or EvalsConfig(models=selected))
+    writable_dir(resolve_path(config_dir, effective.output_dir), "output_dir")
+    writable_dir(cache_path(effective, config_dir).parent, "cache_dir")
     suite_specs = suites_of(effective)
     jobs = []
     for model in selected:
@@ -438,7 +442,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                       "resume)", soft_wrap=True, highlight=False)
         sys.exit(1)
     except click.ClickException as err:
-        err.show()
+        command = f"evals {err.ctx.command_path.split(' ', 1)[-1]}" \
+            if isinstance(err, click.UsageError) and err.ctx else "evals"
+        console.print(f"[red]error:[/] {' '.join(err.format_message().split())} (see "
+                      f"'{command} --help')", soft_wrap=True, highlight=False)
+        sys.exit(2)
+    except OSError as err:  # a path the checks before the run could not foresee
+        where = f"{err.filename}: " if err.filename else ""
+        console.print(f"[red]error:[/] {where}{err.strerror or err}; check the path and its "
+                      "permissions (finished responses are cached)", soft_wrap=True,
+                      highlight=False)
         sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)

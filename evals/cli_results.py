@@ -10,7 +10,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from evals.config import DEFAULT_CONFIG, EvalsConfig, GateConfig, load_config, resolve_path
+from evals.config import (
+    DEFAULT_CONFIG,
+    EvalsConfig,
+    GateConfig,
+    load_config,
+    resolve_path,
+    writable_dir,
+    writable_file,
+)
 from evals.errors import ConfigError
 
 console = Console(stderr=True)
@@ -75,7 +83,7 @@ def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark:
 @click.command()
 @click.argument("run_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
               help="Also write the diff as markdown here.")
 def diff(run_a: Path, run_b: Path, md_path: Path | None) -> None:
     """What differs between two runs (data, prompts, template, tokenizer, backend,
@@ -83,6 +91,8 @@ def diff(run_a: Path, run_b: Path, md_path: Path | None) -> None:
     from evals.diff import diff_runs, to_markdown
     from evals.rundir import RunDir
 
+    if md_path:
+        writable_file(md_path, "diff --markdown")
     d = diff_runs(RunDir(run_a), RunDir(run_b))
     scores = Table(title="scores (B − A)")
     for col in ("benchmark", "metric", "A", "B", "B − A"):
@@ -127,9 +137,9 @@ def gate_config(config_path: str) -> GateConfig:
               "(overrides evals.yaml's gate.default_margin).")
 @click.option("--strict", is_flag=True, help="Fail benchmarks whose non-inferiority is not "
               "shown, not only those with a regression shown.")
-@click.option("--markdown", "md_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
               help="Write the summary here (e.g. $GITHUB_STEP_SUMMARY).")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path),
               help="Write JUnit XML here for CI test reports.")
 def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None, strict: bool,
          md_path: Path | None, junit_path: Path | None) -> None:
@@ -139,6 +149,9 @@ def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None
     from evals.rundir import RunDir
 
     cfg = gate_config(config_path)
+    for path, what in ((md_path, "gate --markdown"), (junit_path, "gate --junit")):
+        if path:
+            writable_file(path, what)
     updates: dict[str, object] = {}
     if margin is not None:
         updates["default_margin"] = margin
@@ -148,18 +161,16 @@ def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None
     summary = gating.to_markdown(report)
     out.print(summary, markup=False, highlight=False)
     if md_path:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
         with md_path.open("a", encoding="utf-8") as f:  # job summaries are appended to
             f.write(summary)
     if junit_path:
-        junit_path.parent.mkdir(parents=True, exist_ok=True)
         junit_path.write_text(gating.to_junit(report), encoding="utf-8")
     raise SystemExit(gating.exit_code(report))
 
 
 @click.command()
 @RUN_DIRS
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--out-dir", type=click.Path(path_type=Path),
               default=Path("reports/out/leaderboard"), show_default=True,
               help="Where leaderboard.md, leaderboard.tex and one CSV per table go.")
 @click.option("--paper", is_flag=True, help="Add the InternLM2 report's published rows.")
@@ -169,6 +180,7 @@ def leaderboard(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool) -> None:
     from evals.leaderboard import build_tables, to_markdown, write_leaderboard
     from evals.rundir import find_runs
 
+    writable_dir(out_dir, "leaderboard -o")
     tables = build_tables(find_runs(list(run_dirs)), paper=paper)
     out.print(to_markdown(tables), markup=False, highlight=False)
     for path in write_leaderboard(tables, out_dir):
@@ -177,7 +189,7 @@ def leaderboard(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool) -> None:
 
 @click.command()
 @RUN_DIRS
-@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", "out_path", type=click.Path(path_type=Path),
               default=Path("reports/out/report.html"), show_default=True)
 @click.option("--baseline", help="Checkpoint name the heatmap compares against "
               "(default: the first in training order).")
@@ -189,6 +201,7 @@ def report(run_dirs: tuple[Path, ...], out_path: Path, baseline: str | None,
     from evals.report import write_report
     from evals.rundir import find_runs
 
+    writable_file(out_path, "report -o")
     path = write_report(find_runs(list(run_dirs)), out_path, baseline=baseline,
                         samples_per_benchmark=samples)
     console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -197,10 +198,43 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: file not found; pass an existing path")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start} is {byte:#04x}); "
+                          "save it as UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check the path") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """``path`` as a directory this process can write in, created if missing: checked before
+    anything is computed, so that no result is lost to a path that cannot take it. A probe
+    file rather than ``os.access``, which says yes to root on read-only mounts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path, prefix=".evals-write-probe-").close()
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{what} {path}: not a directory (a file is in the way); choose a "
+                          "directory path") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot write there ({exc.strerror}); choose a "
+                          "writable directory") from None
+    return path
+
+
+def writable_file(path: Path, what: str) -> Path:
+    """``path`` as a file this process can write: its folder writable, itself not a folder."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a directory; give a file path")
+    try:
+        writable_dir(path.parent, "")
+    except ConfigError as err:
+        raise ConfigError(f"{what} {path}: its folder{err}") from None
+    return path
 
 
 def load_config(path: Path) -> EvalsConfig:
@@ -217,6 +251,11 @@ def resolve_path(base: Path, value: str) -> Path:
     """Relative paths in ``evals.yaml`` are relative to the file, not to the shell."""
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else (base / p).resolve()
+
+
+def cache_path(config: EvalsConfig, config_dir: Path) -> Path:
+    root = config.cache_dir or str(Path(config.output_dir) / ".cache")
+    return resolve_path(config_dir, root) / "responses.sqlite"
 
 
 def data_root(config: EvalsConfig, config_dir: Path) -> Path:

@@ -33,7 +33,14 @@ from evals.benchmarks.base import (
     select,
     summarize,
 )
-from evals.config import EvalsConfig, ModelSpec, SuiteSpec, data_root, resolve_path
+from evals.config import (
+    EvalsConfig,
+    ModelSpec,
+    SuiteSpec,
+    cache_path,
+    data_root,
+    resolve_path,
+)
 from evals.embedded import resolve_model_path
 from evals.engine import Engine, ProgressSink, ResponseCache
 from evals.errors import ConfigError
@@ -160,11 +167,6 @@ def _scored_by(bench: Benchmark[Any], scorer: str | None, suite: str) -> Benchma
 
 def run_dir_for(config: EvalsConfig, config_dir: Path, model: ModelSpec, suite: str) -> Path:
     return resolve_path(config_dir, config.output_dir) / model.name / suite
-
-
-def cache_path(config: EvalsConfig, config_dir: Path) -> Path:
-    root = config.cache_dir or str(Path(config.output_dir) / ".cache")
-    return resolve_path(config_dir, root) / "responses.sqlite"
 
 
 BackendBuilder = Callable[[BackendSpec], Backend]

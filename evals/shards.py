@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evals.backends import BACKENDS, BackendSpec
-from evals.config import EvalsConfig, ModelSpec, SuiteSpec
+from evals.config import EvalsConfig, ModelSpec, SuiteSpec, cache_path
 from evals.engine import Engine, ProgressSink, ResponseCache
 from evals.errors import EvalsError
 from evals.records import (
@@ -31,7 +31,7 @@ from evals.records import (
     LoglikelihoodRequest,
     LoglikelihoodResponse,
 )
-from evals.runner import PlannedBenchmark, cache_path, converse, plan_model
+from evals.runner import PlannedBenchmark, converse, plan_model
 
 
 @dataclass(frozen=True)

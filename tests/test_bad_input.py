@@ -148,3 +148,59 @@ def test_max_tokens_cap_applies_to_generation_only() -> None:
     plan = plan_suite(suite, model, SHARED_DATA, Path("/nonexistent"), max_tokens=7)
     reqs = [r for rs in plan.benchmarks[0].requests for r in rs]
     assert reqs and all(isinstance(r, GenerateRequest) and r.params.max_tokens == 7 for r in reqs)
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"name: caf\xe9\n",
+                                     b"\xff\xfe m\x00o\x00"])
+@pytest.mark.parametrize("which", ["config", "suite"])
+def test_a_binary_or_non_utf8_file_is_one_line(tmp_path: Path, data_dir: Path, content: bytes,
+                                               which: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    args = ["run", "-c", str(bad)] if which == "config" else ["run", "-c", str(cfg), "-s", str(bad)]
+    code, err = _run(args, capsys)
+    line = _one_line(err)
+    assert code == 2 and str(bad) in line and "UTF-8" in line
+
+
+def _blocked(tmp_path: Path) -> tuple[Path, Path]:
+    """A path under a file (not a directory) and one nobody can create (root included)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    return afile / "sub", Path("/proc/self/evals-cannot-write-here")
+
+
+@pytest.mark.parametrize("field", ["output_dir", "cache_dir"])
+def test_unwritable_output_and_cache_dirs_are_one_line(
+    tmp_path: Path, data_dir: Path, field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for blocked in _blocked(tmp_path):
+        cfg = write_config(tmp_path, data_dir, extra=f"{field}: {blocked}\n"
+                           if field == "cache_dir" else "")
+        if field == "output_dir":
+            cfg.write_text(cfg.read_text().replace(f"output_dir: {tmp_path / 'out'}",
+                                                   f"output_dir: {blocked}"))
+        code, err = _run(["run", "-c", str(cfg), "--limit", "1"], capsys)
+        line = _one_line(err)
+        assert code == 2 and line.startswith(f"error: {field} ") and str(blocked) in line
+
+
+def test_unwritable_report_and_leaderboard_outputs_are_one_line(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path, data_dir)
+    main(["run", "-c", str(cfg), "--limit", "1"])
+    capsys.readouterr()
+    run_dir = str(tmp_path / "out" / "m" / "quick")
+    under_file, impossible = _blocked(tmp_path)
+    cases = [(["report", run_dir, "-o", str(under_file / "r.html")], "report -o"),
+             (["report", run_dir, "-o", str(impossible / "r.html")], "report -o"),
+             (["report", run_dir, "-o", str(tmp_path)], "report -o"),
+             (["leaderboard", run_dir, "-o", str(under_file)], "leaderboard -o"),
+             (["leaderboard", run_dir, "-o", str(impossible)], "leaderboard -o"),
+             (["leaderboard", run_dir, "-o", str(tmp_path / "afile")], "leaderboard -o")]
+    for args, what in cases:
+        code, err = _run(args, capsys)
+        line = _one_line(err)
+        assert code == 2 and line.startswith(f"error: {what} "), line
