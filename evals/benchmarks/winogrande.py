@@ -17,6 +17,12 @@ Two deliberate differences from OpenCompass, both about where the continuation s
 - OpenCompass 0.5.4's ``HuggingFaceBaseModel.get_loglikelihood`` returns a masked mean
   cross-entropy whose mask starts ``len(cont)`` tokens from the *start*; we keep the
   report-era sum over the continuation tokens.
+- OpenCompass's ``VLLM.get_loglikelihood`` divides that sum by the whole sequence's length
+  less one, which favours the option with the longer filled prefix; its HuggingFace wrapper
+  (``HuggingFaceCausalLM``, what the report ran) sums. We follow the HuggingFace formula, so
+  OpenCompass run with its VLLM model picks differently on some items (4 of 30 in one
+  end-to-end comparison); ``tests/fidelity/test_winogrande_ref.py`` runs both wrappers'
+  code on a stub model and pins the difference.
 
 Chat models (gen) follow ``winogrande_gen_a9ede5``: "Which of the following is a good
 sentence:\\nA. {opt1}\\nB. {opt2}\\nAnswer:" and ``first_option_postprocess(options='AB')``.
