@@ -15,7 +15,7 @@ import io
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from functools import cache
 from importlib.resources import files
@@ -90,6 +90,15 @@ class Column:
     metric: str | None = None
     groups: str | None = None
     mean_of: tuple[str, ...] = ()
+    paper_metric: str | None = None
+    """Beside published rows: the OpenCompass-compatible metric, where our primary deviates
+    from OpenCompass on purpose (TriviaQA's and NQ's ``accuracy_oc``)."""
+
+    def beside_paper(self) -> Column:
+        """The column as shown next to the report's rows."""
+        if self.paper_metric is None:
+            return self
+        return replace(self, metric=self.paper_metric, paper_metric=None)
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,8 @@ def _column(raw: Any, where: str) -> Column:
     d = _dict(raw, where)
     return Column(label=str(d["label"]), benchmark=_opt_str(d.get("benchmark")),
                   metric=_opt_str(d.get("metric")), groups=_opt_str(d.get("groups")),
-                  mean_of=tuple(str(m) for m in _list(d.get("mean_of", []), where)))
+                  mean_of=tuple(str(m) for m in _list(d.get("mean_of", []), where)),
+                  paper_metric=_opt_str(d.get("paper_metric")))
 
 
 def _paper_table(raw: Any, where: str, width: int) -> PaperTable:
@@ -274,12 +284,23 @@ def build_tables(runs: Sequence[RunDir], *, paper: bool) -> list[LeaderTable]:
     tables = []
     for section in sections:
         for half in HALVES:
-            ours = _our_rows(section.columns, [c for c in checkpoints if c.kind is half])
-            published = section.paper_table(half)
-            rows = ours + (list(published.rows) if paper and published else [])
+            published = section.paper_table(half) if paper else None
+            columns = [c.beside_paper() for c in section.columns] if published else section.columns
+            ours = _our_rows(columns, [c for c in checkpoints if c.kind is half])
+            rows = ours + (list(published.rows) if published else [])
             if rows:
-                tables.append(_table(section, half, tuple(rows)))
+                table = _table(section, half, tuple(rows))
+                if published and ours:
+                    table = replace(table, notes=(*table.notes, *_paper_metric_notes(section)))
+                tables.append(table)
     return tables + _other_tables(checkpoints, mapped_benchmarks(sections))
+
+
+def _paper_metric_notes(section: Section) -> list[str]:
+    return [f"{c.label}: our rows show {c.paper_metric}, the OpenCompass-compatible number the "
+            "report's rows use, not our primary metric (a deliberate fix, see the benchmark's "
+            "docstring); without --paper the primary is shown"
+            for c in section.columns if c.paper_metric]
 
 
 def _table(section: Section, half: ModelKind, rows: tuple[LeaderRow, ...]) -> LeaderTable:

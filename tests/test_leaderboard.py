@@ -334,3 +334,26 @@ def test_leaderboard_command(runs: Runs, tmp_path: Path, capsys: pytest.CaptureF
     assert "InternLM2-Chat-7B" in printed.out and "(paper)" in printed.out
     assert (tmp_path / "lb" / "leaderboard.tex").is_file()
     assert any(p.suffix == ".csv" for p in (tmp_path / "lb").iterdir())
+
+
+def test_beside_the_paper_rows_our_deliberate_fixes_give_way_to_opencompass_numbers(
+    tmp_path: Path,
+) -> None:
+    """TriviaQA's and NQ's primary drops aliases that normalise to "" (which OpenCompass
+    counts as matching anything); the report's rows carry OpenCompass's number, so next to
+    them our row shows ``accuracy_oc``, and the table says so. Without --paper: the primary."""
+    _fake_run(tmp_path, BASE, "lang", [
+        _result("triviaqa", 6.67, secondary={"accuracy_oc": 13.33}),
+        _result("nq", 3.0, secondary={"accuracy_oc": 4.0}),
+        _result("c3", 50.0)])
+    runs = find_runs([tmp_path])
+    plain = _by_number(build_tables(runs, paper=False))[7, "language", "base"]
+    assert _row(plain, BASE.name)[:3] == (6.67, 3.0, 50.0)
+    assert not any("accuracy_oc" in n for n in plain.notes)
+    beside = _by_number(build_tables(runs, paper=True))[7, "language", "base"]
+    assert _row(beside, BASE.name)[:3] == (13.33, 4.0, 50.0)
+    assert [n for n in beside.notes if "accuracy_oc" in n] == [
+        f"{label}: our rows show accuracy_oc, the OpenCompass-compatible number the report's "
+        "rows use, not our primary metric (a deliberate fix, see the benchmark's docstring); "
+        "without --paper the primary is shown" for label in ("TriviaQA", "NQ")]
+    assert "TriviaQA: our rows show accuracy_oc" in to_markdown([beside])
