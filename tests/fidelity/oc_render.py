@@ -51,7 +51,8 @@ def load_config(relative):
     stubbed (only its templates and evaluator settings are read)."""
     pkg = sys.modules["opencompass.datasets"]
     for name in ("CMMLUDataset", "CEvalDataset", "AGIEvalDataset_v2", "AGIEvalEvaluator",
-                 "AGIEvalEvaluator_mcq", "GaokaoBenchDataset"):
+                 "AGIEvalEvaluator_mcq", "GaokaoBenchDataset", "MMLUDataset",
+                 "HellaswagDataset"):
         if not hasattr(pkg, name):
             setattr(pkg, name, type(name, (), {}))
     path = Path(opencompass.__file__).parent / "configs" / "datasets" / relative

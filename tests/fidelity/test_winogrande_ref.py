@@ -18,6 +18,7 @@ from evals.benchmarks.base import BenchmarkContext
 from evals.benchmarks.winogrande import WinoGrande, gen_prompt_text
 from evals.records import Mode, ModelKind
 from tests.fidelity.conftest import Reference
+from tests.fidelity.stub_models import STUBS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -77,61 +78,10 @@ def test_first_option_ab_agrees(reference: Reference) -> None:
         assert (first_option(text, "AB") or "") == ref, text
 
 
-# OpenCompass's two model wrappers score ``get_loglikelihood`` differently; the report ran
-# the HuggingFace one. Both run here on stub models that give every token the same
-# log-probability in both wrappers (a word-level vocabulary, log p(next | previous) from a
-# table), so only the wrappers' arithmetic differs.
-WRAPPERS = r"""
-import numpy as np, torch, types
-V = DATA["vocab"]; LP = {tuple(k.split("|")): v for k, v in DATA["lp"].items()}
-def ids(text): return [V.index(w) for w in text.split()]
-def lp(prev, tok): return LP.get((prev, tok), -3.0)
-
-# vLLM wrapper: prompt_logprobs from a stub engine, SamplingParams stubbed (no vllm here)
-vm = oc("opencompass.models.vllm")
-vm.SamplingParams = lambda **kw: kw
-class Logprob:
-    def __init__(self, v): self.logprob = v
-class Engine:
-    def generate(self, inputs, params):
-        outs = []
-        for text in inputs:
-            t = ids(text)
-            plp = [None] + [{t[j]: Logprob(lp(V[t[j-1]], V[t[j]]))} for j in range(1, len(t))]
-            outs.append(types.SimpleNamespace(prompt_logprobs=plp, prompt_token_ids=t))
-        return outs
-    def get_tokenizer(self):
-        return types.SimpleNamespace(encode=lambda s, add_special_tokens=True: ids(s))
-v = vm.VLLM.__new__(vm.VLLM); v.model = Engine(); v.generation_kwargs = {}
-
-# report-era HuggingFace wrapper: logits that are already normalised log-probabilities
-hm = oc("opencompass.models.huggingface")
-class Tok:
-    padding_side = "right"; pad_token = None
-    def __call__(self, texts, **kw):
-        if isinstance(texts, str):
-            return {"input_ids": ids(texts)}
-        t = [ids(x) for x in texts]
-        out = {"input_ids": torch.tensor(t), "length": torch.tensor([len(x) for x in t])}
-        return types.SimpleNamespace(to=lambda d: out)
-class Model:
-    device = "cpu"
-    def __call__(self, input_ids):
-        n, L = input_ids.shape
-        logits = torch.full((n, L, len(V)), -1e9)
-        for i in range(n):
-            for j in range(L - 1):
-                prev, nxt = int(input_ids[i, j]), int(input_ids[i, j + 1])
-                p = float(np.exp(lp(V[prev], V[nxt])))
-                logits[i, j, :] = float(np.log((1 - p) / (len(V) - 1)))
-                logits[i, j, nxt] = float(np.log(p))
-        return {"logits": logits}
-h = hm.HuggingFaceCausalLM.__new__(hm.HuggingFaceCausalLM)
-h.tokenizer = Tok(); h.model = Model(); h.max_seq_len = 64; h.batch_padding = False
-RESULT = []
-for inputs, conts in DATA["cases"]:
-    RESULT.append({"vllm": [float(x) for x in v.get_loglikelihood(inputs, conts)],
-                   "hf": [float(x) for x in h.get_loglikelihood(inputs, conts)]})
+WRAPPERS = STUBS + """
+v, h = vllm_model(), hf_model()
+RESULT = [{"vllm": [float(x) for x in v.get_loglikelihood(i, c)],
+           "hf": [float(x) for x in h.get_loglikelihood(i, c)]} for i, c in DATA["cases"]]
 """
 
 
