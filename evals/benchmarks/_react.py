@@ -8,6 +8,9 @@ few-shot exemplars are earlier chat turns, each tool reply given back as a user 
 Each round of the runner is one engine call batched across samples; ``follow_up`` parses the
 last reply: a final answer (which wins over a code block, as in lagent's ReAct parser) or a
 reply with neither ends the sample; a code block is run and its observation asked about next.
+The final answer is read as lagent's ``ReActProtocol.parse`` reads its finish action:
+everything after the last ``Final Answer:`` (case-sensitive; stripped here), which the
+benchmark's own answer extraction then reads.
 At most ``MAX_TOOL_CALLS`` cells run per sample; a further code reply ends the sample as a
 parse failure (lagent's force-stop turn is not reproduced).
 
@@ -54,7 +57,8 @@ CODE_CHARS = 2000
 """What the stored transcript keeps of one cell's code."""
 OBSERVATION_PREFIX = "Observation:\n"
 _CODE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S | re.I)
-_FINAL = re.compile(r"Final\s*Answer\s*:[ \t]*(.*)", re.I)
+FINISH = "Final Answer:"
+"""lagent's ReAct finish marker."""
 _STATUS = {"error": "Error", "timeout": "Timed out", "dead": "Interpreter stopped"}
 
 INSTRUCTION = """\
@@ -94,9 +98,8 @@ class Reply:
 
 
 def parse_reply(text: str) -> Reply:
-    final = _FINAL.search(text)
-    if final:
-        return Reply(None, final.group(1).strip())
+    if FINISH in text:
+        return Reply(None, text.split(FINISH)[-1].strip())
     code = _CODE.search(text)
     return Reply(code.group(1) if code else None, None)
 
