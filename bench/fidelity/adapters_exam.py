@@ -1,0 +1,3 @@
+"""Adapters (see adapters.py): Examination: cmmlu, ceval, agieval, gaokao."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Adapters (see adapters.py): Reasoning & math: winogrande, bbh, math, theoremqa, mathbench."""
+
+from __future__ import annotations
