@@ -25,13 +25,19 @@ needs_isolation = pytest.mark.skipif(
     reason="needs root for the sandbox's namespaces and per-run uids")
 """Containment tests: skipped without isolation, except where EVALS_REQUIRE_ISOLATION=1 (CI,
 which runs as root): there they run, and fail if the sandbox is not isolated."""
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+SHARED_DATA = Path(os.environ.get("EVALS_DATA_DIR") or REPO.parent / "shared" / "data").resolve()
+"""The real data: ``EVALS_DATA_DIR`` when set, else ``../shared/data`` beside the checkout."""
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
+    """Tests that need real data skip without it, except where ``EVALS_REQUIRE_DATA=1`` (CI):
+    there a missing data folder fails them, so CI can never pass by skipping."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        msg = f"data not found at {SHARED_DATA} (set EVALS_DATA_DIR or put ../shared/data beside)"
+        if os.environ.get("EVALS_REQUIRE_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
     return SHARED_DATA
 
 

@@ -154,7 +154,8 @@ def test_cannot_write_outside_or_see_host_tmp_or_the_checkout() -> None:
     marker = Path("/tmp") / f"evals-host-marker-{os.getpid()}"
     marker.write_text("secret")
     repo = Path(__file__).resolve().parents[1]
-    targets = [repo / "tests" / "escaped-session.txt", Path("/work") / "escaped-session.txt",
+    checkout_top = Path("/", repo.parts[1])  # the top-level directory holding the checkout
+    targets = [repo / "tests" / "escaped-session.txt", checkout_top / "escaped-session.txt",
                Path.home() / "escaped-session.txt", repo / ".venv" / "escaped-session.txt"]
     code = (
         f"import os\nout = {{'marker': os.path.exists({str(marker)!r}), "

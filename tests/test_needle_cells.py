@@ -13,9 +13,10 @@ from evals.errors import DataError
 from evals.needle.cells import NeedleCell, build_cells, score_cell
 from evals.needle.context import count_tokens
 from evals.needle.spec import NeedleTestSpec
+from tests.conftest import SHARED_DATA
 
 TOK_DIR = Path(resolve_model_path("embedded:smollm2-135m-instruct"))  # converts once
-PG = Path("/work/shared/data/niah_haystack")
+PG = SHARED_DATA / "niah_haystack"
 FIX = Path(__file__).parent / "fixtures/needlebench"
 MAX_LEN, RESERVE = 8192, 512
 SMALL: dict[str, Any] = {"lengths": (1000, 2000), "depths": (0, 50, 100), "repeats": 2}

@@ -22,9 +22,10 @@ from evals.needle.context import (
 )
 from evals.needle.prompts import single_prompt, wrap_needle
 from evals.needle.spec import CDME_DEPTHS, load_spec
+from tests.conftest import SHARED_DATA
 
 TOK_DIR = Path(resolve_model_path("embedded:smollm2-135m-instruct"))  # converts once
-PG = Path("/work/shared/data/niah_haystack/PaulGrahamEssays")
+PG = SHARED_DATA / "niah_haystack" / "PaulGrahamEssays"
 FIX = Path(__file__).parent / "fixtures/needlebench"
 ROOT = Path(__file__).parent.parent
 NEEDLE = wrap_needle("Hidden on Emerald Island is the legendary Stardust Shard.")

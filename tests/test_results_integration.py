@@ -49,12 +49,8 @@ def _plant(src: Path, dst: Path, benchmark: str, flip_right: int, flip_wrong: in
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, RunDir, RunDir]:
-    from evals.config import REPO_ROOT
-
-    data = REPO_ROOT.parent / "shared" / "data"
-    if not data.is_dir():
-        pytest.skip("shared data not found")
+def runs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, RunDir, RunDir]:
+    data = data_dir
     root = tmp_path_factory.mktemp("embedded")
     model = ModelSpec(name="base", path=str(resolve_embedded("smollm2-135m-instruct")),
                       kind="chat", stage="sft")
