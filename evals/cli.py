@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from evals import cli_data as _data_commands
 from evals import cli_results as _results_commands
 from evals.config import (
     DEFAULT_CONFIG,
@@ -143,14 +144,17 @@ def cli(verbose: bool) -> None:
               "auto, HOST:6379).")
 @click.option("--shards", type=click.IntRange(min=1),
               help="Data-parallel shards per checkpoint under ray (runner.data_parallel_size).")
+@click.option("--skip-missing", is_flag=True,
+              help="Run the benchmarks whose data is present; record the others as not run "
+              "(by default any missing set stops the run before the model loads).")
 def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind: str | None,
         backend: str | None, limit: int | None, max_tokens: int | None,
         output_dir: str | None, sweep: bool, executor: str | None, address: str | None,
-        shards: int | None) -> None:
+        shards: int | None, skip_missing: bool) -> None:
     """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
     config_dir = Path(config_path).resolve().parent
     flags = RunFlags(kind, backend, output_dir, limit, max_tokens, sweep, executor, address,
-                     shards)
+                     shards, skip_missing)
     _run(config_path, models, flags,
          lambda cfg: [load_suite(find_suite(s, config_dir)) for s in (suites or cfg.suites)])
 
@@ -168,6 +172,7 @@ class RunFlags:
     executor: str | None = None
     address: str | None = None
     shards: int | None = None
+    skip_missing: bool = False
 
     def apply(self, config: EvalsConfig) -> EvalsConfig:
         runner = config.runner
@@ -179,6 +184,8 @@ class RunFlags:
         new: dict[str, object] = {"runner": runner.model_copy(update=updates)}
         if self.output_dir:
             new["output_dir"] = os.path.abspath(self.output_dir)
+        if self.skip_missing:
+            new["skip_missing"] = True
         return config.model_copy(update=new)
 
 
@@ -212,8 +219,11 @@ def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
     failed = run_jobs(effective, config_dir, jobs, flags) if jobs else []
     _refresh_index(resolve_path(config_dir, effective.output_dir))
     if failed:
-        raise EvalsError(f"sweep: {len(failed)} checkpoint(s) failed ({', '.join(failed)}); "
-                         "the others are complete; fix and re-run 'evals run --all'")
+        done = [m.name for m, _ in jobs if m.name not in failed]
+        others = (f"these completed: {', '.join(done)}" if done
+                  else "none of them completed")
+        raise EvalsError(f"sweep: {len(failed)} of {len(jobs)} checkpoint(s) failed "
+                         f"({', '.join(failed)}); {others}; fix and re-run 'evals run --all'")
 
 
 Jobs = Sequence[tuple[ModelSpec, list[SuiteSpec]]]
@@ -428,6 +438,7 @@ def _print_dimensions(run_dir: Path) -> None:
 
 
 _results_commands.register(cli)
+cli.add_command(_data_commands.data)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -75,9 +75,18 @@ def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark:
         table.add_column(c, justify="right")
     cells = {(r.benchmark, r.checkpoint): r for r in rows}
     for b in sorted({r.benchmark for r in rows}):
-        table.add_row(b, *[f"{cells[b, c].value:.2f}" if (b, c) in cells and
-                           cells[b, c].value is not None else "–" for c in checkpoints])
+        table.add_row(b, *[_cell(cells.get((b, c))) for c in checkpoints])
     out.print(table)
+
+
+def _cell(row: object) -> str:
+    """A score; "not run" for a benchmark whose data was missing; a dash where none ran."""
+    from evals.index import NOT_RUN
+
+    value, metric = getattr(row, "value", None), getattr(row, "metric", None)
+    if value is not None:
+        return f"{value:.2f}"
+    return NOT_RUN if metric == NOT_RUN else "–"
 
 
 @click.command()

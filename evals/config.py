@@ -140,6 +140,10 @@ class EvalsConfig(_Strict):
     runner: RunnerConfig = RunnerConfig()
     judge: JudgeConfig | None = None
     gate: GateConfig = GateConfig()
+    skip_missing: bool = False
+    """Run the benchmarks whose data is present and record the others as not run (``evals
+    run --skip-missing``); by default a run with any set missing stops before the model
+    loads and names every missing set."""
 
 
 class BenchmarkSettings(_Strict):

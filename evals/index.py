@@ -18,6 +18,8 @@ from evals.errors import ConfigError
 from evals.rundir import RunDir, find_runs, training_order
 
 INDEX_SCHEMA = 1
+NOT_RUN = "not run"
+"""The metric of a suite's benchmark that did not run (its data was missing): no value."""
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -127,12 +129,13 @@ def _insert(conn: sqlite3.Connection, run: RunDir, key: str, stamp: str) -> None
         m.get("git_commit"), stamp))
     if not (run.path / "results.json").is_file():
         return
-    rows = []
+    rows: list[tuple[str, str, str, int, float | None, float | None, int, int]] = []
     for r in run.results:
         rows.append((key, r.benchmark, r.primary.name, 1, r.primary.value, r.primary.stderr, r.n,
                      r.parse_failures))
         rows += [(key, r.benchmark, s.name, 0, s.value, s.stderr, r.n, r.parse_failures)
                  for s in r.secondary if s.name != r.primary.name]
+    rows += [(key, s.benchmark, NOT_RUN, 1, None, None, 0, 0) for s in run.skipped]
     conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", rows)
     conn.executemany("INSERT OR REPLACE INTO dimensions VALUES (?,?,?)",
                      [(key, d.name, d.value) for d in run.dimensions])

@@ -217,6 +217,8 @@ class _Scores:
     order: tuple[tuple[int, bool, int, bool, int, str], int]
     results: dict[str, BenchmarkResult] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)
+    not_run: set[str] = field(default_factory=set)
+    """Benchmarks a suite skipped for missing data (and no other run of it has)."""
 
     def add(self, result: BenchmarkResult, created: str) -> None:
         """A benchmark run by several suites keeps the larger run (a full set beats a
@@ -242,6 +244,7 @@ def _collect(runs: Sequence[RunDir]) -> list[_Scores]:
                                                              (ckpt.order, i))
         for result in run.results:
             entry.add(result, str(run.manifest.get("created", "")))
+        entry.not_run |= {s.benchmark for s in run.skipped}
     if runs and not read:
         raise ConfigError(f"{runs[0].path}: none of the {len(runs)} run directories has a "
                           "results.json; finish a run with 'evals run' first")
@@ -292,8 +295,16 @@ def build_tables(runs: Sequence[RunDir], *, paper: bool) -> list[LeaderTable]:
                 table = _table(section, half, tuple(rows))
                 if published and ours:
                     table = replace(table, notes=(*table.notes, *_paper_metric_notes(section)))
-                tables.append(table)
+                not_run = _not_run_notes(section, [c for c in checkpoints if c.kind is half])
+                tables.append(replace(table, notes=(*table.notes, *not_run)))
     return tables + _other_tables(checkpoints, mapped_benchmarks(sections))
+
+
+def _not_run_notes(section: Section, checkpoints: Sequence[_Scores]) -> list[str]:
+    mapped = section.benchmarks()
+    return [f"{c.name}: {', '.join(sorted(b))} not run (data missing, --skip-missing)"
+            for c in checkpoints
+            if (b := {n for n in c.not_run & mapped if n not in c.results})]
 
 
 def _paper_metric_notes(section: Section) -> list[str]:

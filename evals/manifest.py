@@ -126,6 +126,7 @@ def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan:
             }
             for pb in plan.benchmarks
         },
+        "skipped": [s.to_json() for s in plan.skipped],
         "versions": _versions(),
         "git_commit": _git_commit(),
         "python": platform.python_version(),

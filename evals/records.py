@@ -262,6 +262,22 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class SkippedBenchmark:
+    """A suite's benchmark that did not run because its data is missing (``--skip-missing``):
+    in ``results.json`` and the manifest, so that reports and indexes show it as not run."""
+
+    benchmark: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SkippedBenchmark:
+        return SkippedBenchmark(str(data["benchmark"]), str(data.get("reason", "")))
+
+
+@dataclass(frozen=True)
 class DimensionScore:
     """A report dimension's average of its benchmarks' primary scores (naive, or weighted by
     ``weights`` where the suite gives them); ``value`` is None while any member is missing,

@@ -22,6 +22,7 @@ from evals.records import (
     DimensionScore,
     ModelKind,
     SampleResult,
+    SkippedBenchmark,
 )
 
 STAGES = ("pretrain", "base", "sft", "rlhf")
@@ -98,6 +99,13 @@ class RunDir:
     @cached_property
     def dimensions(self) -> tuple[DimensionScore, ...]:
         return tuple(DimensionScore.from_json(d) for d in self._results.get("dimensions", []))
+
+    @cached_property
+    def skipped(self) -> tuple[SkippedBenchmark, ...]:
+        """Benchmarks of the suite that did not run (data missing, ``--skip-missing``)."""
+        raw = self._results.get("skipped") if (self.path / "results.json").is_file() else None
+        return tuple(SkippedBenchmark.from_json(s)
+                     for s in (raw or self.manifest.get("skipped", [])))
 
     def result(self, benchmark: str) -> BenchmarkResult | None:
         return next((r for r in self.results if r.benchmark == benchmark), None)

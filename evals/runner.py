@@ -41,9 +41,11 @@ from evals.config import (
     data_root,
     resolve_path,
 )
+from evals.data_sources import MissingDataError
 from evals.embedded import resolve_model_path
 from evals.engine import Engine, ProgressSink, ResponseCache
-from evals.errors import ConfigError
+from evals.errors import ConfigError, DataError
+from evals.fetch import fetch_command
 from evals.judging.judge import Judge, JudgeRun, build_judge
 from evals.manifest import build_manifest, write_json
 from evals.records import (
@@ -60,6 +62,7 @@ from evals.records import (
     Sample,
     SampleResult,
     Score,
+    SkippedBenchmark,
     prompt_to_json,
     request_key,
 )
@@ -100,6 +103,8 @@ class PlannedSuite:
     suite: SuiteSpec
     run_dir: Path
     benchmarks: list[PlannedBenchmark]
+    skipped: tuple[SkippedBenchmark, ...] = ()
+    """Benchmarks whose data is missing (run with ``skip_missing``): recorded as not run."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
     """``limit`` and ``max_tokens`` override every line (smoke runs): at most ``limit``
     samples per benchmark and ``max_tokens`` new tokens per generation. ``model_path`` (a
     local folder or hub id) lets tests sized in the model's own tokens load its tokenizer."""
-    planned = []
+    planned, skipped = [], []
     for line in suite.benchmarks:
         bench = _scored_by(BENCHMARKS.get(line.name), line.scorer, suite.name)
         ctx = BenchmarkContext(
@@ -150,10 +155,14 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
             lengths=tuple(line.lengths) if line.lengths else None,
             repeats=line.repeats,
         )
-        samples = select(bench.load(ctx), ctx.limit)
+        try:
+            samples = select(bench.load(ctx), ctx.limit)
+        except MissingDataError as err:
+            skipped.append(SkippedBenchmark(line.name, " ".join(str(err).split())))
+            continue
         requests = [[_cap(r, max_tokens) for r in bench.requests(s, ctx)] for s in samples]
         planned.append(PlannedBenchmark(bench, ctx, samples, requests, max_tokens))
-    return PlannedSuite(suite, run_dir, planned)
+    return PlannedSuite(suite, run_dir, planned, tuple(skipped))
 
 
 def _scored_by(bench: Benchmark[Any], scorer: str | None, suite: str) -> Benchmark[Any]:
@@ -246,7 +255,21 @@ def plan_model(config: EvalsConfig, config_dir: Path, model: ModelSpec,
                    max_model_len=config.runner.max_model_len)
         for s in suites
     ]
+    if not config.skip_missing:
+        _refuse_missing(plans)
     return model_path, plans
+
+
+def _refuse_missing(plans: Sequence[PlannedSuite]) -> None:
+    """Every missing set at once, before the model loads, with the command that gets them."""
+    missing = list(dict.fromkeys(s.benchmark for p in plans for s in p.skipped))
+    if not missing:
+        return
+    suites = ", ".join(p.suite.name for p in plans if p.skipped)
+    raise DataError(
+        f"data missing for {len(missing)} benchmark(s) of {suites}: {', '.join(missing)}; get "
+        f"them with `{fetch_command(missing)}` (see `evals data status`), or run the rest "
+        "with `evals run --skip-missing`")
 
 
 def _tokenizer_source(model: ModelSpec, backend: str, model_path: str) -> str | None:
@@ -404,6 +427,7 @@ def _write_results(plan: PlannedSuite, results: Sequence[BenchmarkResult]) -> No
         "suite": plan.suite.name,
         "benchmarks": [r.to_json() for r in results],
         "dimensions": [d.to_json() for d in dimension_scores(plan, results)],
+        "skipped": [s.to_json() for s in plan.skipped],
     })
 
 

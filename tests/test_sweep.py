@@ -87,7 +87,8 @@ def test_sweep_goes_on_past_a_failing_checkpoint(data_dir: Path, tmp_path: Path,
         main(["run", "-c", str(cfg), "--all"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "step-2000 failed" in err and "1 checkpoint(s) failed (step-2000)" in err
+    assert "step-2000 failed" in err and "1 of 3 checkpoint(s) failed (step-2000)" in err
+    assert "these completed: step-1000, sft" in err
     assert set(_stamps(tmp_path / "out")) == {"step-1000", "sft"}
 
 

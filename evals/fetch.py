@@ -1,0 +1,166 @@
+"""``evals data fetch``: the pinned files of a benchmark into ``data_dir``, verified.
+
+Hub files come through ``huggingface_hub`` (``HF_TOKEN`` for gated sets, ``HF_ENDPOINT`` for
+mirrors; it resumes an interrupted download from its ``.incomplete`` file); GitHub files are
+raw files at a commit (``EVALS_GITHUB_RAW`` for a mirror), resumed from a ``.part`` file with
+a Range request. Every file is checked against its pinned sha256 before it is moved into
+place: a mismatch is refused with one line and the file kept aside as ``<dest>.rejected``,
+never used. ``--from DIR`` links (or copies) the files of an OpenCompass ``data/`` folder
+instead of downloading anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.data_sources import DataSpec, Remote, RemoteFile, sha256_of
+from evals.errors import DataError
+
+CHUNK = 1 << 16
+Progress = Callable[[str, int, int | None], None]
+"""(file, bytes so far, total bytes or None)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    benchmark: str
+    downloaded: tuple[str, ...]
+    present: tuple[str, ...]
+    """Files already in place with the right checksum (nothing to do)."""
+
+
+def offline() -> bool:
+    return any(os.environ.get(v, "0") in ("1", "true", "True", "yes")
+               for v in ("HF_HUB_OFFLINE", "EVALS_OFFLINE"))
+
+
+def fetch(benchmark: str, spec: DataSpec, data_dir: Path,
+          progress: Progress | None = None) -> Fetched:
+    remote = spec.remote
+    if remote is None:
+        raise DataError(f"{benchmark}: no public source to fetch from; put its files under "
+                        f"{data_dir}")
+    if offline():
+        raise DataError(f"{benchmark}: offline (HF_HUB_OFFLINE=1); unset it to fetch, or "
+                        "copy the files in with `evals data fetch --from DIR`")
+    downloaded, present = [], []
+    for file in remote.files:
+        dest = data_dir / file.dest
+        if dest.is_file() and (file.sha256 is None or sha256_of(dest) == file.sha256):
+            present.append(file.dest)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        got = (_from_hub if remote.host == "hub" else _from_github)(
+            benchmark, remote, file, data_dir, progress)
+        _accept(benchmark, got, dest, file)
+        downloaded.append(file.dest)
+    return Fetched(benchmark, tuple(downloaded), tuple(present))
+
+
+def _accept(benchmark: str, got: Path, dest: Path, file: RemoteFile) -> None:
+    """Into place only with the pinned checksum; otherwise kept aside and refused."""
+    if file.sha256 is not None:
+        actual = sha256_of(got)
+        if actual != file.sha256:
+            rejected = dest.with_name(dest.name + ".rejected")
+            os.replace(got, rejected)
+            raise DataError(f"{benchmark}: {file.path} has sha256 {actual[:12]}..., the pinned "
+                            f"source says {file.sha256[:12]}...; kept aside as {rejected}, not "
+                            "used (a changed upstream or a corrupted download: fetch again)")
+    os.replace(got, dest)
+
+
+def _from_hub(benchmark: str, remote: Remote, file: RemoteFile, data_dir: Path,
+              progress: Progress | None) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
+    staging = data_dir / ".fetch" / benchmark
+    try:
+        path = hf_hub_download(remote.repo, file.path, repo_type="dataset",
+                               revision=remote.revision, local_dir=staging,
+                               endpoint=os.environ.get("HF_ENDPOINT") or None,
+                               token=os.environ.get("HF_TOKEN") or None)
+    except GatedRepoError:
+        raise DataError(f"{benchmark}: hub dataset {remote.repo} is gated: accept its terms "
+                        f"on its page and set HF_TOKEN to a token of that account") from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise DataError(f"{benchmark}: {remote.repo}@{remote.revision[:12]}:{file.path}: "
+                        f"{_reason(exc)}; check the network (HF_ENDPOINT for a mirror)") from None
+    if progress is not None:
+        size = Path(path).stat().st_size
+        progress(file.dest, size, size)
+    return Path(path)
+
+
+def _from_github(benchmark: str, remote: Remote, file: RemoteFile, data_dir: Path,
+                 progress: Progress | None) -> Path:
+    """Streamed into ``<dest>.part``; an existing part is resumed with a Range request
+    (restarted when the server answers with the whole file)."""
+    part = data_dir / (file.dest + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(remote.url(file), headers={"Range": f"bytes={have}-"}
+                                     if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            resumed = have and response.status == 206
+            total = _total(response.headers, have if resumed else 0)
+            with open(part, "ab" if resumed else "wb") as out:
+                done = have if resumed else 0
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(file.dest, done, total)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the part is already whole
+            return part
+        raise DataError(f"{benchmark}: {remote.url(file)}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DataError(f"{benchmark}: {remote.url(file)}: {_reason(exc)}; run the same "
+                        "command again to resume") from None
+    return part
+
+
+def _total(headers: object, offset: int) -> int | None:
+    length = getattr(headers, "get", lambda _: None)("Content-Length")
+    return offset + int(length) if length and str(length).isdigit() else None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "reason", "") or exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def link_from(benchmark: str, spec: DataSpec, source: Path, data_dir: Path,
+              copy: bool = False) -> list[str]:
+    """The files of the first OpenCompass layout that ``source`` has, linked (or copied) to
+    the same relative paths under ``data_dir``, where the loader reads that layout.
+    Returns what was placed; [] when ``source`` has none of this benchmark's files."""
+    placed: list[str] = []
+    for layout in spec.layouts:
+        if layout.name != "opencompass" or layout.found(source) is None:
+            continue
+        for rel in layout.paths:
+            target = data_dir / rel
+            if target.exists() or target.is_symlink():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if copy:
+                (shutil.copytree if (source / rel).is_dir() else shutil.copy2)(
+                    source / rel, target)
+            else:
+                target.symlink_to((source / rel).resolve())
+            placed.append(rel)
+        return placed
+    return placed
+
+
+def fetch_command(benchmarks: Sequence[str]) -> str:
+    return "evals data fetch " + " ".join(f"-b {b}" for b in benchmarks)
