@@ -122,7 +122,7 @@ def _verified(spec: DataSpec, data_dir: Path) -> bool:
     if found is None:
         return False
     layout, _ = found
-    verdict, _ = verify(spec, data_dir, files_under(data_dir / p for p in layout.paths))
+    verdict, _ = verify(data_dir, files_under([data_dir / layout.root]))
     return verdict != "mismatch"
 
 
@@ -188,7 +188,7 @@ def status_of(name: str, line: Any, data_dir: Path) -> Status:
         return Status(name, False, "-", "-", None, spec.items, "-", spec.license,
                       fetch_hint(name, spec))
     layout, path = found
-    verdict, bad = verify(spec, data_dir, files_under(data_dir / p for p in layout.paths))
+    verdict, bad = verify(data_dir, files_under([path]))
     items, problem = _loads(name, line, data_dir)
     action = problem or (f"checksum mismatch: {', '.join(bad[:3])}" if bad else "")
     return Status(name, items is not None, layout.name, str(path), items, spec.items, verdict,

@@ -13,11 +13,14 @@ and a missing set is one line at once (``MissingDataError``) naming the fetch co
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from evals.errors import DataError
 
@@ -35,17 +38,20 @@ class MissingDataError(DataError):
 
 @dataclass(frozen=True)
 class Layout:
-    """One way a benchmark's files can sit under ``data_dir``; found when every path exists.
-    ``name``: ``evals`` (the re-serialized sets of ../shared/data), ``upstream`` (the
-    original release's files), ``opencompass`` (OpenCompass's ``data/`` bundle), ``hub``
-    (the files ``evals data fetch`` downloads from the hub)."""
+    """One way a benchmark's files can sit under ``data_dir``: a file or folder ``root``
+    (what the layout's reader gets), found when it exists with every path of ``requires``
+    inside it. ``name``: ``evals`` (the sets of ../shared/data), ``upstream`` (the original
+    release's files), ``opencompass`` (OpenCompass's ``data/`` bundle), ``hub`` (what
+    ``evals data fetch`` downloads from the hub)."""
 
     name: str
-    paths: tuple[str, ...]
+    root: str
+    requires: tuple[str, ...] = ()
 
     def found(self, data_dir: Path) -> Path | None:
-        if all((data_dir / p).exists() for p in self.paths):
-            return data_dir / self.paths[0]
+        root = data_dir / self.root
+        if root.exists() and all((root / p).exists() for p in self.requires):
+            return root
         return None
 
 
@@ -61,7 +67,9 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class Remote:
-    """A pinned source: the repository, the commit, the files."""
+    """A pinned source: the repository, the commit, the files (hub paths may be glob
+    patterns, ``all/test-*.parquet``: a hub commit is immutable, and the hub checks each
+    file against its own sha256 as it sends it)."""
 
     host: Host
     repo: str
@@ -69,6 +77,9 @@ class Remote:
     files: tuple[RemoteFile, ...]
     gated: bool = False
     """The hub asks for an accepted licence and a token (``HF_TOKEN``)."""
+    hub: tuple[str, str | None] | None = None
+    """The benchmark's hub dataset and config (lm-eval's, where lm-eval has it), also when
+    the files come from the upstream GitHub release."""
 
     def url(self, file: RemoteFile) -> str:
         if self.host == "github":
@@ -87,8 +98,6 @@ class DataSpec:
     items: int | None
     """Items of the full set evals scores (None where it depends on what is there)."""
     license: str
-    checksums: Mapping[str, str] = field(default_factory=dict)
-    """Relative path under ``data_dir`` -> sha256, for files of any layout."""
 
     def locate(self, data_dir: Path) -> tuple[Layout, Path] | None:
         for layout in self.layouts:
@@ -107,7 +116,7 @@ class DataSpec:
 
 
 def missing_message(benchmark: str, spec: DataSpec, data_dir: Path) -> str:
-    where = " or ".join(str(data_dir / layout.paths[0]) for layout in spec.layouts[:2])
+    where = " or ".join(str(data_dir / layout.root) for layout in spec.layouts[:2])
     return f"{benchmark}: data not found ({where}); {fetch_hint(benchmark, spec)}"
 
 
@@ -129,14 +138,16 @@ def sha256_of(path: Path) -> str:
 Verdict = Literal["ok", "mismatch", "unknown"]
 
 
-def verify(spec: DataSpec, data_dir: Path, paths: Iterable[Path]) -> tuple[Verdict, list[str]]:
-    """Checksums of the files found against the known ones: ``mismatch`` (naming the files)
-    when any differs, ``ok`` when every file with a known checksum matches and there is one,
-    ``unknown`` when none of them has a known checksum."""
+def verify(data_dir: Path, paths: Iterable[Path]) -> tuple[Verdict, list[str]]:
+    """Checksums of the files found against the known ones (the registry's, and those
+    ``evals data fetch`` recorded for files it fetched by pattern): ``mismatch`` (naming
+    the files) when any differs, ``ok`` when every file with a known checksum matches and
+    there is one, ``unknown`` when none of them has a known checksum."""
+    known = {**known_checksums(), **fetched_checksums(data_dir)}
     bad, checked = [], 0
     for path in paths:
-        rel = str(path.relative_to(data_dir))
-        expected = spec.checksums.get(rel)
+        rel = path.relative_to(data_dir).as_posix()
+        expected = known.get(rel)
         if expected is None:
             continue
         checked += 1
@@ -163,3 +174,55 @@ def read_sums(text: str) -> dict[str, str]:
         if len(parts) == 2 and len(parts[0]) == 64:
             out[parts[1].strip().lstrip("*")] = parts[0]
     return out
+
+
+DATA = files("evals") / "data"
+LOCK = ".evals-fetched.sha256"
+"""Under ``data_dir``: the sha256 of every file ``evals data fetch`` placed whose checksum the
+registry does not pin (hub files fetched by pattern), recorded as the hub sent them."""
+
+
+@cache
+def known_checksums() -> dict[str, str]:
+    """Relative path under ``data_dir`` -> sha256: the shared data's ``SHA256SUMS`` and the
+    pinned upstream files (``evals/data/checksums.sha256``)."""
+    return read_sums(DATA.joinpath("checksums.sha256").read_text(encoding="utf-8"))
+
+
+def fetched_checksums(data_dir: Path) -> dict[str, str]:
+    lock = data_dir / LOCK
+    return read_sums(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
+
+
+def record_fetched(data_dir: Path, sums: Mapping[str, str]) -> None:
+    merged = {**fetched_checksums(data_dir), **sums}
+    (data_dir / LOCK).write_text("".join(f"{h}  {p}\n" for p, h in sorted(merged.items())),
+                                 encoding="utf-8")
+
+
+@cache
+def _table() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DATA.joinpath("remote_files.json").read_text("utf-8"))
+    return data
+
+
+def remote(name: str) -> Remote:
+    """A benchmark's pinned source from ``evals/data/remote_files.json`` (generated from the
+    shared data's provenance and the hub's commit pages; file lists are long)."""
+    raw = _table()[name]
+    hub = raw.get("hub")
+    return Remote(raw["host"], raw["repo"], raw["revision"],
+                  tuple(RemoteFile(path, dest, sha, size) for path, dest, sha, size in raw["files"]),
+                  bool(raw.get("gated", False)), (hub[0], hub[1]) if hub else None)
+
+
+NOT_DATA = ("SHA256SUMS", "LICENSE", "README", ".")
+"""Names of files beside a set that are not part of it (checksums, licences, hidden)."""
+
+
+def layout_files(spec: DataSpec, data_dir: Path) -> list[Path]:
+    """The data files of the layout found (the run manifest hashes them); [] when none is."""
+    found = spec.locate(data_dir)
+    if not found:
+        return []
+    return [p for p in files_under([found[1]]) if not p.name.startswith(NOT_DATA)]

@@ -17,9 +17,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
-from evals.data_sources import DataSpec, Remote, RemoteFile, sha256_of
+from evals.data_sources import (
+    DataSpec,
+    Remote,
+    RemoteFile,
+    known_checksums,
+    record_fetched,
+    sha256_of,
+)
 from evals.errors import DataError
 
 CHUNK = 1 << 16
@@ -49,8 +57,9 @@ def fetch(benchmark: str, spec: DataSpec, data_dir: Path,
     if offline():
         raise DataError(f"{benchmark}: offline (HF_HUB_OFFLINE=1); unset it to fetch, or "
                         "copy the files in with `evals data fetch --from DIR`")
-    downloaded, present = [], []
-    for file in remote.files:
+    wanted = _hub_files(benchmark, remote) if remote.host == "hub" else list(remote.files)
+    downloaded, present, recorded = [], [], {}
+    for file in wanted:
         dest = data_dir / file.dest
         if dest.is_file() and (file.sha256 is None or sha256_of(dest) == file.sha256):
             present.append(file.dest)
@@ -60,7 +69,47 @@ def fetch(benchmark: str, spec: DataSpec, data_dir: Path,
             benchmark, remote, file, data_dir, progress)
         _accept(benchmark, got, dest, file)
         downloaded.append(file.dest)
+        if file.sha256 is not None and file.sha256 not in known_checksums().values():
+            recorded[file.dest] = file.sha256
+    record_fetched(data_dir, recorded)
     return Fetched(benchmark, tuple(downloaded), tuple(present))
+
+
+def _hub_files(benchmark: str, remote: Remote) -> list[RemoteFile]:
+    """The registry's hub files, patterns expanded against the repository's tree at the
+    pinned commit; each with its sha256: the registry's where it pins one, else the hub's
+    own LFS record for that commit (a commit never changes)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+    from huggingface_hub.hf_api import RepoFile
+
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None,
+                token=os.environ.get("HF_TOKEN") or None)
+    try:
+        tree = [f for f in api.list_repo_tree(remote.repo, revision=remote.revision,
+                                              repo_type="dataset", recursive=True)
+                if isinstance(f, RepoFile)]
+    except GatedRepoError:
+        raise DataError(_gated(benchmark, remote)) from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise DataError(f"{benchmark}: {remote.repo}@{remote.revision[:12]}: "
+                        f"{_reason(exc)}; check the network (HF_ENDPOINT for a mirror)") from None
+    out = []
+    for spec in remote.files:
+        matches = [f for f in tree if fnmatch(f.path, spec.path)]
+        if not matches:
+            raise DataError(f"{benchmark}: {remote.repo}@{remote.revision[:12]} has no file "
+                            f"matching {spec.path}")
+        for f in matches:
+            lfs_sha = f.lfs.sha256 if f.lfs is not None else None
+            dest = spec.dest if spec.path == f.path else f"hub/{remote.repo}/{f.path}"
+            out.append(RemoteFile(f.path, dest, spec.sha256 or lfs_sha, f.size))
+    return out
+
+
+def _gated(benchmark: str, remote: Remote) -> str:
+    return (f"{benchmark}: hub dataset {remote.repo} is gated: accept its terms on its page "
+            "and set HF_TOKEN to a token of that account")
 
 
 def _accept(benchmark: str, got: Path, dest: Path, file: RemoteFile) -> None:
@@ -88,11 +137,10 @@ def _from_hub(benchmark: str, remote: Remote, file: RemoteFile, data_dir: Path,
                                endpoint=os.environ.get("HF_ENDPOINT") or None,
                                token=os.environ.get("HF_TOKEN") or None)
     except GatedRepoError:
-        raise DataError(f"{benchmark}: hub dataset {remote.repo} is gated: accept its terms "
-                        f"on its page and set HF_TOKEN to a token of that account") from None
+        raise DataError(_gated(benchmark, remote)) from None
     except (HfHubHTTPError, OSError) as exc:
         raise DataError(f"{benchmark}: {remote.repo}@{remote.revision[:12]}:{file.path}: "
-                        f"{_reason(exc)}; check the network (HF_ENDPOINT for a mirror)") from None
+                        f"{_reason(exc)}; run the same command again to resume") from None
     if progress is not None:
         size = Path(path).stat().st_size
         progress(file.dest, size, size)
@@ -140,26 +188,24 @@ def _reason(exc: BaseException) -> str:
 
 def link_from(benchmark: str, spec: DataSpec, source: Path, data_dir: Path,
               copy: bool = False) -> list[str]:
-    """The files of the first OpenCompass layout that ``source`` has, linked (or copied) to
-    the same relative paths under ``data_dir``, where the loader reads that layout.
-    Returns what was placed; [] when ``source`` has none of this benchmark's files."""
-    placed: list[str] = []
+    """The first OpenCompass layout ``source`` (an OpenCompass ``data/`` folder) has, linked
+    (or copied) to the same relative path under ``data_dir``, where the loader reads that
+    layout. Returns what was placed; [] when ``source`` has no layout of this benchmark or
+    the path is taken already."""
     for layout in spec.layouts:
         if layout.name != "opencompass" or layout.found(source) is None:
             continue
-        for rel in layout.paths:
-            target = data_dir / rel
-            if target.exists() or target.is_symlink():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if copy:
-                (shutil.copytree if (source / rel).is_dir() else shutil.copy2)(
-                    source / rel, target)
-            else:
-                target.symlink_to((source / rel).resolve())
-            placed.append(rel)
-        return placed
-    return placed
+        target = data_dir / layout.root
+        if target.exists() or target.is_symlink():
+            return []
+        target.parent.mkdir(parents=True, exist_ok=True)
+        origin = source / layout.root
+        if copy:
+            (shutil.copytree if origin.is_dir() else shutil.copy2)(origin, target)
+        else:
+            target.symlink_to(origin.resolve())
+        return [layout.root]
+    return []
 
 
 def fetch_command(benchmarks: Sequence[str]) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from evals.data_sources import DataSpec
 from evals.errors import DataError
 from evals.records import (
     BenchmarkResult,
@@ -220,6 +221,28 @@ def summarize(
     )
 
 
+def load_local(benchmark: str, ctx: BenchmarkContext, spec: DataSpec,
+               readers: Mapping[str, Callable[[Path], list[S]]]) -> list[S]:
+    """The benchmark's items from the first of its layouts present under ``data_dir``, read
+    by that layout's reader; ``MissingDataError`` (one line, with the fetch command) when none
+    is. Never the network: ``evals data fetch`` gets the files beforehand."""
+    layout, path = spec.require(benchmark, ctx.data_dir)
+    return readers[layout.name](path)
+
+
+def parquet_rows(root: Path, pattern: str) -> list[dict[str, Any]]:
+    """The rows of every parquet file under ``root`` matching ``pattern`` (a hub dataset's
+    ``<config>/<split>-*.parquet`` shards, as ``evals data fetch`` stores them), in file
+    order: what ``datasets.load_dataset`` would give, without it."""
+    import pyarrow.parquet as pq
+
+    files = sorted(root.glob(pattern))
+    if not files:
+        raise DataError(f"{root}: no {pattern} files; fetch them again with `evals data fetch`")
+    rows: list[dict[str, Any]] = []
+    for f in files:
+        rows += pq.read_table(f).to_pylist()
+    return rows
 def hub_allowed() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True")
 

@@ -14,8 +14,7 @@ The report's shot counts disagree (Table 7 header 5-shot, prose 0-shot); both Op
 configs are 0-shot (``ZeroRetriever``), so that is what we run.
 
 Data: the original ``c3-d-dev.json`` + ``c3-m-dev.json[.gz]`` (3,816 questions, d then m) or
-CLUE's ``dev_0.json`` (OpenCompass's path; same records); hub ``dataset-org/c3``
-(``dialog`` and ``mixed`` validation).
+CLUE's ``dev_0.json`` (OpenCompass's path; same records); ``DATA`` lists the places.
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import LETTERS, Round, rounds_to_prompt, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -41,9 +41,6 @@ from evals.records import (
     Sample,
     Score,
 )
-
-HUB_ID = "dataset-org/c3"
-LAYOUTS = ("c3", "CLUE/C3/dev_0.json")
 
 
 @dataclass(frozen=True)
@@ -90,20 +87,12 @@ def _load_local(path: Path) -> list[C3Item]:
     return items
 
 
-def _load_hub() -> list[C3Item]:
-    from datasets import load_dataset
-
-    items = []
-    for part, config in (("d", "dialog"), ("m", "mixed")):
-        ds = load_dataset(HUB_ID, config, split="validation")
-        records = [
-            (r["documents"], [{"question": q, "choice": c, "answer": a} for q, c, a in zip(
-                r["questions"]["question"], r["questions"]["choice"], r["questions"]["answer"],
-                strict=True)])
-            for r in ds
-        ]
-        items += _items(records, f"{part}/", HUB_ID)
-    return items
+DATA = DataSpec(
+    layouts=(Layout("upstream", "c3", ("c3-d-dev.json", "c3-m-dev.json")),
+             Layout("evals", "c3", ("c3-d-dev.json", "c3-m-dev.json.gz")),
+             Layout("opencompass", "CLUE/C3/dev_0.json")),
+    remote=remote("c3"), items=3816, license="non-commercial research purposes only")
+"""``evals data fetch`` takes the upstream dev files from nlpdata/c3 at a pinned commit."""
 
 
 @register
@@ -113,13 +102,17 @@ class C3:
     default_shots = 0
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[C3Item]:
         if ctx.shots:
             raise DataError("c3: the OpenCompass configs are 0-shot; set shots: 0")
-        return load_with_fallback(self.name, ctx, LAYOUTS, _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {
+            "upstream": _load_local, "evals": _load_local, "opencompass": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / "c3").glob("c3-*-dev.json*"))
+        return [p for p in layout_files(DATA, ctx.data_dir) if "-dev." in p.name or
+                p.name == "dev_0.json"]
 
     def group(self, sample: C3Item) -> str:
         return sample.id[0] if sample.id[:2] in ("d/", "m/") else ""

@@ -25,20 +25,25 @@ directions run. Groups are directions. A sample's value is its sentence BLEU (fo
 inspection only); the benchmark's number is the corpus BLEU of ``FloresBleu``.
 
 Data: ``flores200/devtest/{code}.devtest[.gz]`` (shared data; optional ``dev/``), also
-OpenCompass's ``flores_first100/{dev,devtest}/`` and ``flores200_dataset/``; hub
-``openlanguagedata/flores_plus`` (gated; per-language configs, ``text`` column).
+OpenCompass's ``flores_first100/{dev,devtest}/`` and ``flores200_dataset/``; or FLORES+
+(``openlanguagedata/flores_plus``, gated: ``<split>/<code>.jsonl``, ``text``) as ``evals data
+fetch`` stores it, read under its new codes for the four languages it renamed
+(``PLUS_CODES``: zho_Hans, zho_Hant, tgl_Latn, est_Latn).
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, Remote, RemoteFile, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -57,7 +62,9 @@ from evals.records import (
 HUB_ID = "openlanguagedata/flores_plus"
 N_EVAL = 100
 MAX_SHOTS = 8
-LAYOUTS = ("flores200", "flores_first100", "flores200_dataset")
+PLUS_CODES = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant", "tgl_Latn": "fil_Latn",
+              "est_Latn": "ekk_Latn"}
+"""FLORES-200 codes FLORES+ renamed (its files carry the new ones)."""
 
 # flores_gen_806ede's language map: OpenCompass abbreviation -> (FLORES-200 code, name)
 LANGUAGES: dict[str, tuple[str, str]] = {
@@ -176,18 +183,43 @@ def _load_local(root: Path, directions: Sequence[str]) -> list[FloresItem]:
     return items
 
 
-def _load_hub(directions: Sequence[str]) -> list[FloresItem]:
-    from datasets import load_dataset
+def _hub_text(root: Path, split: str, code: str) -> list[str]:
+    path = root / split / f"{PLUS_CODES.get(code, code)}.jsonl"
+    if not path.is_file():
+        raise DataError(f"flores: {path} missing; fetch it with `evals data fetch -b flores`")
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").split("\n")
+            if line.strip()]
 
-    def text(code: str, split: str) -> list[str]:
-        return [r["text"] for r in load_dataset(HUB_ID, code, split=split)]
 
+def _load_hub(root: Path, directions: Sequence[str]) -> list[FloresItem]:
+    """FLORES+ as ``evals data fetch`` stores it: ``<split>/<code>.jsonl`` per language."""
     items: list[FloresItem] = []
     for direction in directions:
         s, t = (LANGUAGES[x][0] for x in _pair(direction))
-        shots = list(zip(text(s, "dev")[:MAX_SHOTS], text(t, "dev")[:MAX_SHOTS], strict=True))
-        items += _direction_items(direction, text(s, "devtest"), text(t, "devtest"), shots)
+        dev_s, dev_t = _hub_text(root, "dev", s), _hub_text(root, "dev", t)
+        shots = list(zip(dev_s[:MAX_SHOTS], dev_t[:MAX_SHOTS], strict=True))
+        items += _direction_items(direction, _hub_text(root, "devtest", s),
+                                  _hub_text(root, "devtest", t), shots)
     return items
+
+
+def _remote() -> Remote:
+    """FLORES+ at the registry's commit, only the languages of OpenCompass's map."""
+    base = remote("flores")
+    codes = sorted({PLUS_CODES.get(code, code) for code, _ in LANGUAGES.values()})
+    return replace(base, files=tuple(
+        RemoteFile(f"{split}/{code}.jsonl", f"hub/{HUB_ID}/{split}/{code}.jsonl")
+        for split in ("dev", "devtest") for code in codes))
+
+
+DATA = DataSpec(
+    layouts=(Layout("evals", "flores200", ("devtest",)),
+             Layout("opencompass", "flores_first100", ("devtest",)),
+             Layout("upstream", "flores200_dataset", ("devtest",)),
+             Layout("hub", f"hub/{HUB_ID}", ("devtest",))),
+    remote=_remote(), items=None, license="CC BY-SA 4.0")
+"""``items``: 100 sentences per direction, as many directions as the subclass scores. FLORES+
+on the hub is gated: ``evals data fetch`` needs ``HF_TOKEN`` of an account that accepted it."""
 
 
 def _bleu_stats(hyps: Sequence[str], refs: Sequence[str]) -> list[list[int]]:
@@ -249,18 +281,18 @@ class Flores:
     default_shots = MAX_SHOTS
     metric = FloresBleu("bleu")
     directions: tuple[str, ...] = DIRECTIONS
+    data = DATA
 
     def load(self, ctx: BenchmarkContext) -> list[FloresItem]:
         if ctx.shots > MAX_SHOTS:
             raise DataError(f"flores: shots={ctx.shots}, at most {MAX_SHOTS} supported")
-        return load_with_fallback(
-            self.name, ctx, LAYOUTS, lambda p: _load_local(p, self.directions),
-            lambda: _load_hub(self.directions), HUB_ID,
-        )
+        local = partial(_load_local, directions=self.directions)
+        return load_local(self.name, ctx, DATA, {
+            "evals": local, "opencompass": local, "upstream": local,
+            "hub": partial(_load_hub, directions=self.directions)})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        root = next((ctx.data_dir / x for x in LAYOUTS if (ctx.data_dir / x).is_dir()), None)
-        return sorted(root.glob("dev*/*")) if root else []
+        return [p for p in layout_files(DATA, ctx.data_dir) if p.parent.name.startswith("dev")]
 
     def group(self, sample: FloresItem) -> str:
         return sample.direction

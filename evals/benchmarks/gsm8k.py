@@ -8,7 +8,10 @@ are removed before extraction, since upstream turns "1,000" into "000" (a known 
 0.5.4 bug that lm-eval does not have). Generation stops at ``Question:``, which changes
 nothing after the postprocessing cut but saves the tokens.
 
-Data: upstream ``test.jsonl`` (``question``, ``answer`` ending ``#### N``); hub ``openai/gsm8k``.
+Data (``DATA``): the upstream ``test.jsonl`` (``question``, ``answer`` ending ``#### N``) at
+``<data_dir>/gsm8k/test.jsonl``, also OpenCompass's ``data/gsm8k``; ``evals data fetch`` takes
+it from openai/grade-school-math at a pinned commit (the hub's ``openai/gsm8k`` holds the same
+rows).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -97,11 +101,8 @@ def _rows(lines: Sequence[str], where: str) -> list[GSM8KItem]:
     return items
 
 
-def _load_hub() -> list[GSM8KItem]:
-    from datasets import load_dataset
-
-    ds = load_dataset("openai/gsm8k", "main", split="test")
-    return _rows([json.dumps(dict(r)) for r in ds], "openai/gsm8k")
+DATA = DataSpec(layouts=(Layout("upstream", "gsm8k/test.jsonl"),), remote=remote("gsm8k"),
+                items=1319, license="MIT")
 
 
 @register
@@ -111,18 +112,16 @@ class GSM8K:
     default_shots = 4
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[GSM8KItem]:
         if ctx.shots > len(EXEMPLARS):
             raise DataError(f"gsm8k: shots={ctx.shots}, but the protocol has {len(EXEMPLARS)}")
-        return load_with_fallback(
-            self.name, ctx, "gsm8k/test.jsonl",
-            lambda p: _rows(p.read_text(encoding="utf-8").split("\n"), str(p)),
-            _load_hub, "openai/gsm8k",
-        )
+        return load_local(self.name, ctx, DATA, {
+            "upstream": lambda p: _rows(p.read_text(encoding="utf-8").split("\n"), str(p))})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        p = ctx.data_dir / "gsm8k/test.jsonl"
-        return [p] if p.is_file() else []
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: GSM8KItem) -> str:
         return ""

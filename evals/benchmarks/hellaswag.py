@@ -6,9 +6,10 @@ activity label cut off (``query.split(': ', 2)[-1]``), each ending appended afte
 cross-entropy over the whole sequence. lm-eval's ``acc``/``acc_norm`` over the same
 log-probabilities are reported beside it. Chat models (gen) follow ``hellaswag_gen_6faab5``.
 
-Data: the upstream ``hellaswag_val.jsonl`` (fields ``activity_label``, ``ctx``, ``endings``,
-``label``), the llama.cpp text layout in shared data (6 lines per item), or hub
-``Rowan/hellaswag``.
+Data (``DATA``): the upstream ``hellaswag_val.jsonl`` (fields ``activity_label``, ``ctx``,
+``endings``, ``label``), OpenCompass's ``hellaswag.jsonl`` (``query``, ``choices``, ``gold``),
+the llama.cpp text layout in shared data (6 lines per item), or ``Rowan/hellaswag``'s
+validation parquet as ``evals data fetch`` stores it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -82,17 +84,25 @@ def _load_text(path: Path) -> list[HellaSwagItem]:
 
 
 def _load_local(path: Path) -> list[HellaSwagItem]:
-    if path.suffix == ".bz2":
-        return _load_text(path)
     rows = [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x]
     return [_from_raw(i, r) for i, r in enumerate(rows)]
 
 
-def _load_hub() -> list[HellaSwagItem]:
-    from datasets import load_dataset
+def _load_opencompass(path: Path) -> list[HellaSwagItem]:
+    """Rows already preprocessed (``query`` = ``activity_label: ctx``), ``gold`` an index."""
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
+    return [HellaSwagItem(str(i), LETTERS[int(r["gold"])], r["query"], tuple(r["choices"]))
+            for i, r in enumerate(rows)]
 
-    ds = load_dataset("Rowan/hellaswag", split="validation")
-    return [_from_raw(i, r) for i, r in enumerate(ds)]
+
+def _load_hub(root: Path) -> list[HellaSwagItem]:
+    return [_from_raw(i, r) for i, r in enumerate(parquet_rows(root, "validation-*.parquet"))]
+
+
+DATA = DataSpec(
+    layouts=(Layout("upstream", JSONL_FILE), Layout("opencompass", "hellaswag/hellaswag.jsonl"),
+             Layout("evals", TEXT_FILE), Layout("hub", "hub/Rowan/hellaswag/data")),
+    remote=remote("hellaswag"), items=10042, license="MIT")
 
 
 @register
@@ -102,14 +112,17 @@ class HellaSwag:
     default_shots = 0
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[HellaSwagItem]:
         if ctx.shots:
             raise DataError(f"hellaswag: shots={ctx.shots} unsupported (the protocol is 0-shot)")
-        return load_with_fallback(self.name, ctx, (JSONL_FILE, TEXT_FILE), _load_local,
-                                  _load_hub, "Rowan/hellaswag")
+        return load_local(self.name, ctx, DATA, {
+            "upstream": _load_local, "opencompass": _load_opencompass, "evals": _load_text,
+            "hub": _load_hub})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for p in (ctx.data_dir / JSONL_FILE, ctx.data_dir / TEXT_FILE) if p.is_file()]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: HellaSwagItem) -> str:
         return ""

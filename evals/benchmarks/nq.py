@@ -14,8 +14,8 @@ rows, written out in ``TRAIN_SHOTS`` (the NQ-open train file begins with them; t
 answer contains a no-break space, as upstream).
 
 Data: the original ``NQ-open.dev.jsonl`` (3,610 questions; OpenCompass's
-``nq-open-validation.jsonl`` has the same rows and fields ``question``, ``answer`` list) or
-hub ``google-research-datasets/nq_open`` (validation).
+``nq-open-validation.jsonl`` has the same rows and fields ``question``, ``answer`` list;
+``DATA`` gives their places).
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._openqa import fixk_request, nq_prediction, score_aliases
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import GenerateResponse, Mode, Request, Response, Sample, Score
 
-HUB_ID = "google-research-datasets/nq_open"
-LAYOUTS = ("nq_open/nq-open-validation.jsonl", "nq_open/NQ-open.dev.jsonl")
 TRAIN_SHOTS: tuple[tuple[str, str], ...] = (
     ("where did they film hot tub time machine", "Fernie Alpine Resort"),
     ("who has the right of way in international waters", "Neither vessel"),
@@ -82,13 +81,14 @@ def _load_local(path: Path) -> list[NQItem]:
     return _items(rows, _train_shots(path.parent))
 
 
-def _load_hub() -> list[NQItem]:
-    from datasets import load_dataset
-
-    train = load_dataset(HUB_ID, split=f"train[:{len(TRAIN_SHOTS)}]")
-    shots = tuple((r["question"], r["answer"][0]) for r in train)
-    ds = load_dataset(HUB_ID, split="validation")
-    return _items([(r["question"], tuple(r["answer"])) for r in ds], shots)
+DATA = DataSpec(
+    layouts=(Layout("opencompass", "nq-open/nq-open-validation.jsonl"),
+             Layout("opencompass", "nq_open/nq-open-validation.jsonl"),
+             Layout("upstream", "nq_open/NQ-open.dev.jsonl")),
+    remote=remote("nq"), items=3610, license="CC BY-SA 3.0")
+"""``evals data fetch`` takes the upstream ``NQ-open.dev.jsonl`` from
+google-research-datasets/natural-questions at a pinned commit (the rows of the hub's
+``google-research-datasets/nq_open`` validation split, lm-eval's ``nq_open``)."""
 
 
 @register
@@ -98,13 +98,16 @@ class NaturalQuestions:
     default_shots = 5
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[NQItem]:
         if ctx.shots > len(TRAIN_SHOTS):
             raise DataError(f"nq: shots={ctx.shots}, at most {len(TRAIN_SHOTS)} supported")
-        return load_with_fallback(self.name, ctx, LAYOUTS, _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {
+            "opencompass": _load_local, "upstream": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for p in (ctx.data_dir / x for x in LAYOUTS) if p.is_file()][:1]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: NQItem) -> str:
         return ""

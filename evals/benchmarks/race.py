@@ -5,11 +5,10 @@ and options as the HUMAN turn, ``A: {letter}`` as the BOT turn (a newline betwee
 argmin of mean cross-entropy. Chat models (gen) follow ``race_gen_69ee4f``: the same HUMAN
 turn and ``first_option_postprocess`` (options ABCD) on the reply.
 
-Data: not available offline. Loads OpenCompass's layout ``race/test/high.jsonl`` (one JSON
+Data (``DATA``; not in the offline shared data): OpenCompass's layout ``race/test/high.jsonl`` (one JSON
 object per line: ``example_id``, ``article``, ``question``, ``options``, ``answer``, as in
-HF ``ehovy/race``), the HF parquet layout ``race/high/test-*.parquet``, or hub ``ehovy/race``
-config ``high`` split ``test``. ``tests/fixtures/race`` holds a small hand-written file in
-the upstream format.
+HF ``ehovy/race``), or the hub's ``ehovy/race`` ``high`` test parquet that ``evals data fetch``
+stores. ``tests/fixtures/race`` holds a small hand-written file in the upstream format.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -35,9 +35,7 @@ from evals.records import (
     Score,
 )
 
-HUB_ID = "ehovy/race"
 LETTERS = "ABCD"
-LAYOUTS = ("race/test/high.jsonl", "race/high")
 INSTRUCTION = "Read the article, and answer the question by replying A, B, C or D."
 
 
@@ -71,18 +69,16 @@ def _load_local(path: Path) -> list[RaceItem]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: not JSON lines ({exc})") from None
         return _items(rows, str(path))
-    files = sorted(path.glob("test-*.parquet"))
-    if not files:
-        raise DataError(f"race: no test-*.parquet in {path}")
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    return _items([r for f in files for r in pq.read_table(f).to_pylist()], str(path))
+    return _items(parquet_rows(path, "*test*.parquet"), str(path))
 
 
-def _load_hub() -> list[RaceItem]:
-    from datasets import load_dataset
-
-    return _items(list(load_dataset(HUB_ID, "high", split="test")), HUB_ID)
+DATA = DataSpec(
+    layouts=(Layout("opencompass", "race/test/high.jsonl"), Layout("hub", "hub/ehovy/race/high"),
+             Layout("hub", "race/high")),
+    remote=remote("race_high"), items=3498, license="RACE: non-commercial research use only")
+"""OpenCompass's ``data/race/test/high.jsonl`` or the hub's ``ehovy/race`` ``high`` test parquet
+(``evals data fetch``; ``race/high`` is where earlier versions of evals read it). lm-eval
+reads ``EleutherAI/race``, the same test questions regrouped by article."""
 
 
 def human_text(sample: RaceItem) -> str:
@@ -98,14 +94,15 @@ class RaceHigh:
     default_shots = 0
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[RaceItem]:
         if ctx.shots:
             raise DataError("race_high: the OpenCompass configs are 0-shot; set shots: 0")
-        return load_with_fallback(self.name, ctx, LAYOUTS, _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {"opencompass": _load_local, "hub": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        jsonl = ctx.data_dir / LAYOUTS[0]
-        return [jsonl] if jsonl.is_file() else sorted((ctx.data_dir / LAYOUTS[1]).glob("test-*"))
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: RaceItem) -> str:
         return ""

@@ -16,8 +16,9 @@ its FixK ids 0..k-1.
 
 Data: OpenCompass's ``triviaqa/triviaqa-validation.jsonl`` (``question``, ``answer`` = alias
 list); the MosaicML 3,000-question subset in shared data (``triviaqa_sm_sub.jsonl[.gz]``:
-``context`` = ``Question: ...\\nAnswer:``, ``answer``, ``aliases``); hub
-``mandarjoshi90/trivia_qa`` (``rc.nocontext`` validation, aliases + value).
+``context`` = ``Question: ...\\nAnswer:``, ``answer``, ``aliases``); the hub's
+``mandarjoshi/trivia_qa`` (lm-eval's id; ``rc.nocontext`` validation parquet, aliases + value)
+as ``evals data fetch`` stores it.
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._openqa import fixk_request, score_aliases, triviaqa_prediction
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import GenerateResponse, Mode, Request, Response, Sample, Score
 
-HUB_ID = "mandarjoshi90/trivia_qa"
-LAYOUTS = ("triviaqa/triviaqa-validation.jsonl", "triviaqa/triviaqa_sm_sub.jsonl.gz",
-           "triviaqa/triviaqa_sm_sub.jsonl")
+HUB_ID = "mandarjoshi/trivia_qa"
 TRAIN_SHOTS: tuple[tuple[str, str], ...] = (
     ("Which American-born Sinclair won the Nobel Prize for Literature in 1930?", "Sinclair Lewis"),
     ("Where in England was Dame Judi Dench born?", "York"),
@@ -98,18 +98,25 @@ def _load_local(path: Path) -> list[TriviaQAItem]:
     return items
 
 
-def _load_hub() -> list[TriviaQAItem]:
-    from datasets import load_dataset
-
-    train = load_dataset(HUB_ID, "rc.nocontext", split=f"train[:{len(TRAIN_SHOTS)}]")
-    shots = tuple((r["question"], r["answer"]["value"]) for r in train)
-    ds = load_dataset(HUB_ID, "rc.nocontext", split="validation")
+def _load_hub(root: Path) -> list[TriviaQAItem]:
+    """``rc.nocontext`` validation; the shots are the train split's first rows (``TRAIN_SHOTS``,
+    so the 138k-row train shards need not be fetched)."""
     return [
         TriviaQAItem(str(i), r["answer"]["value"], r["question"],
                      _aliases({"answer": r["answer"]["value"], "aliases": r["answer"]["aliases"]}),
-                     shots)
-        for i, r in enumerate(ds)
+                     TRAIN_SHOTS)
+        for i, r in enumerate(parquet_rows(root, "validation-*.parquet"))
     ]
+
+
+DATA = DataSpec(
+    layouts=(Layout("opencompass", "triviaqa/triviaqa-validation.jsonl"),
+             Layout("evals", "triviaqa/triviaqa_sm_sub.jsonl.gz"),
+             Layout("evals", "triviaqa/triviaqa_sm_sub.jsonl"),
+             Layout("hub", f"hub/{HUB_ID}/rc.nocontext")),
+    remote=remote("triviaqa"), items=None, license="Apache-2.0")
+"""``items``: the full validation set has 17,944 questions, OpenCompass's 8,837 (wiki), the
+shared data's subset 3,000: it depends on the layout."""
 
 
 @register
@@ -119,13 +126,16 @@ class TriviaQA:
     default_shots = 4
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[TriviaQAItem]:
         if ctx.shots > len(TRAIN_SHOTS):
             raise DataError(f"triviaqa: shots={ctx.shots}, at most {len(TRAIN_SHOTS)} supported")
-        return load_with_fallback(self.name, ctx, LAYOUTS, _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {
+            "opencompass": _load_local, "evals": _load_local, "hub": _load_hub})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for p in (ctx.data_dir / x for x in LAYOUTS) if p.is_file()][:1]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: TriviaQAItem) -> str:
         return ""

@@ -33,6 +33,7 @@ layout in shared data (``context_options`` = the filled prefixes, ``continuation
 leading space, ``gold`` 0/1), or hub ``allenai/winogrande`` (``winogrande_xl``, validation). The
 derived layout loses the space after the blank: we restore it unless the continuation starts
 with punctuation ("'s", "."), which reproduces the upstream sentence in both cases.
+``evals data fetch`` takes the hub's ``winogrande_xl`` validation parquet at a pinned commit.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ from evals.benchmarks._common import (
     rounds_to_prompt,
     score_option,
 )
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -125,11 +127,14 @@ def _load_local(path: Path) -> list[WinoGrandeItem]:
     return items
 
 
-def _load_hub() -> list[WinoGrandeItem]:
-    from datasets import load_dataset
+def _load_hub(root: Path) -> list[WinoGrandeItem]:
+    return [from_upstream(i, r) for i, r in enumerate(parquet_rows(root, "validation-*.parquet"))]
 
-    ds = load_dataset(HUB_ID, "winogrande_xl", split="validation")
-    return [from_upstream(i, r) for i, r in enumerate(ds)]
+
+DATA = DataSpec(
+    layouts=(Layout("upstream", UPSTREAM_FILE), Layout("evals", DERIVED_FILE),
+             Layout("hub", f"hub/{HUB_ID}/winogrande_xl")),
+    remote=remote("winogrande"), items=1267, license="CC-BY (dataset), Apache-2.0 (code)")
 
 
 def gen_prompt_text(sample: WinoGrandeItem) -> str:
@@ -159,15 +164,16 @@ class WinoGrande:
     default_shots = 0
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[WinoGrandeItem]:
         if ctx.shots:
             raise DataError(f"winogrande: shots={ctx.shots} unsupported (the protocol is 0-shot)")
-        return load_with_fallback(self.name, ctx, (UPSTREAM_FILE, DERIVED_FILE), _load_local,
-                                  _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {
+            "upstream": _load_local, "evals": _load_local, "hub": _load_hub})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for p in (ctx.data_dir / UPSTREAM_FILE, ctx.data_dir / DERIVED_FILE)
-                if p.is_file()]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: WinoGrandeItem) -> str:
         return ""
