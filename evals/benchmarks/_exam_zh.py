@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local
+from evals.data_sources import DataSpec, layout_files
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -139,7 +140,6 @@ class ZhExamData:
     ways CMMLU's official layout and C-Eval's HF layout differ."""
 
     name: str
-    hub_id: str
     split: str  # the evaluated split: C-Eval "val", CMMLU "test"
     suffixed: bool  # files named {subject}_{split}.csv (C-Eval) rather than {subject}.csv
     question: str  # column names: C-Eval lower case, CMMLU capitalised
@@ -176,26 +176,13 @@ class ZhExamData:
             items += self.items(subject, self.read(rows), self.read(dev))
         return items
 
-    def load_hub(self) -> list[ExamItem]:
-        from datasets import load_dataset
-
-        items: list[ExamItem] = []
-        for subject in self.subjects:
-            ds = load_dataset(self.hub_id, subject)
-            split = {
-                name: [(r[self.question], (r["A"], r["B"], r["C"], r["D"]), r[self.answer])
-                       for r in ds[name]]
-                for name in (self.split, "dev")
-            }
-            items += self.items(subject, split[self.split], split["dev"])
-        return items
-
 
 class ZhExam:
     """CMMLU and C-Eval: subclasses give the data layout, the HUMAN turn and the BOT prefix."""
 
     name: ClassVar[str]
-    data: ClassVar[ZhExamData]
+    exam: ClassVar[ZhExamData]
+    data: ClassVar[DataSpec]
     bot_prefix: ClassVar[str]
     modes = (Mode.PPL, Mode.GEN)
     default_shots = 5
@@ -205,11 +192,12 @@ class ZhExam:
         raise NotImplementedError
 
     def load(self, ctx: BenchmarkContext) -> list[ExamItem]:
-        d = self.data
-        return load_with_fallback(self.name, ctx, self.name, d.load_local, d.load_hub, d.hub_id)
+        read = self.exam.load_local
+        return load_local(self.name, ctx, self.data, dict.fromkeys(
+            (layout.name for layout in self.data.layouts), read))
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / self.name).glob("*/*.csv"))
+        return [p for p in layout_files(self.data, ctx.data_dir) if p.suffix == ".csv"]
 
     def group(self, sample: ExamItem) -> str:
         return sample.subject

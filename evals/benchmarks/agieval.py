@@ -18,8 +18,10 @@ type. ``Mode.GEN`` is the chat config ``agieval_gen`` (``agieval_gen_5c79b4``; t
 
 Data: the upstream ``data/v1/{task}.jsonl`` files (``passage``, ``question``, ``options``,
 ``label``, ``answer``), gzipped or not; question = passage + question (no separator), options
-joined by newlines, label lists joined (``AGIEvalDataset_v2``). Hub fallback: none is
-published with this layout, so a hub id is named only for the error message.
+joined by newlines, label lists joined (``AGIEvalDataset_v2``), at ``agieval/v1/`` (shared
+data) or OpenCompass's ``AGIEval/data/v1/``; ``evals data fetch`` takes them from
+ruixiangcui/AGIEval at a pinned commit. lm-eval reads ``hails/agieval-<task>`` instead, a
+re-upload of the same questions per task in another schema.
 """
 # ruff: noqa: RUF002  (the docstring quotes the prompts verbatim)
 
@@ -34,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import first_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
 from evals.benchmarks.hendrycks_math import last_boxed_only_string
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -56,8 +59,6 @@ from evals.records import (
     Score,
     TextPrompt,
 )
-
-HUB_ID = "ruixiangcui/AGIEval"
 
 SINGLE = (
     "gaokao-chinese", "gaokao-english", "gaokao-geography", "gaokao-history", "gaokao-biology",
@@ -141,8 +142,10 @@ def _load_local(root: Path) -> list[AGIEvalItem]:
     return items
 
 
-def _load_hub() -> list[AGIEvalItem]:
-    raise DataError(f"agieval: no hub copy of the v1 jsonl layout ({HUB_ID} is a GitHub repo)")
+DATA = DataSpec(
+    layouts=(Layout("upstream", "agieval/v1"), Layout("opencompass", "AGIEval/data/v1")),
+    remote=remote("agieval"), items=None, license="MIT (repo); per-source licenses (data/v1)")
+"""``items``: the 21 task files hold 8,269 questions; evals scores the 20 OpenCompass names."""
 
 
 def _kind(task: str) -> str:
@@ -353,11 +356,14 @@ class AGIEval:
     default_shots = 0
     metric = AGIEvalMetric("accuracy", by_group=True)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[AGIEvalItem]:
-        return load_with_fallback(self.name, ctx, "agieval/v1", _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {"upstream": _load_local,
+                                                 "opencompass": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / "agieval" / "v1").glob("*.jsonl*"))
+        return [p for p in layout_files(DATA, ctx.data_dir) if ".jsonl" in p.name]
 
     def group(self, sample: AGIEvalItem) -> str:
         return sample.task

@@ -7,8 +7,10 @@ the turns with ``\n`` and the text for option X ends ``答案: \nX`` (kept as is
 (gen) follow ``ceval_gen_5f30c7`` with ``first_capital_postprocess``. The summary is the
 naive average over the 52 subjects (OpenCompass ``ceval`` group, ``summarizers/groups/ceval.py``).
 
-Data: the HF ``ceval/ceval-exam`` csv layout ``{dev,val}/{subject}_{split}.csv`` (header
-``id,question,A,B,C,D,answer[,explanation]``), which shared data has; hub fallback the same id.
+Data (``data``): the HF ``ceval/ceval-exam`` csv layout ``{dev,val}/{subject}_{split}.csv``
+(header ``id,question,A,B,C,D,answer[,explanation]``) at ``ceval/`` (shared data) or
+OpenCompass's ``ceval/formal_ceval/``; ``evals data fetch`` takes those csv files from a GitHub
+copy of the hub's (TsingmaoAI/MI-optimize) at a pinned commit, verified file by file.
 """
 # ruff: noqa: RUF002  (the docstring quotes the prompts verbatim)
 
@@ -16,8 +18,7 @@ from __future__ import annotations
 
 from evals.benchmarks._exam_zh import Options, ZhExam, ZhExamData
 from evals.benchmarks.base import register
-
-HUB_ID = "ceval/ceval-exam"
+from evals.data_sources import DataSpec, Layout, remote
 
 # OpenCompass ceval_subject_mapping (configs/datasets/ceval/ceval_ppl_578f8d.py), Chinese names
 SUBJECTS: dict[str, str] = {
@@ -79,7 +80,11 @@ SUBJECTS: dict[str, str] = {
 @register
 class CEval(ZhExam):
     name = "ceval"
-    data = ZhExamData("ceval", HUB_ID, "val", True, "question", "answer", SUBJECTS)
+    exam = ZhExamData("ceval", "val", True, "question", "answer", SUBJECTS)
+    data = DataSpec(
+        layouts=(Layout("evals", "ceval", ("val", "dev")),
+                 Layout("opencompass", "ceval/formal_ceval", ("val", "dev"))),
+        remote=remote("ceval"), items=1346, license="CC BY-NC-SA 4.0")
     bot_prefix = ""
 
     def human(self, subject_zh: str, question: str, o: Options) -> str:

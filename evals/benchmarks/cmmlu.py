@@ -8,7 +8,9 @@ Chat models (gen) follow ``cmmlu_gen_c13365``: the same turns as messages and
 (``summarizers/groups/cmmlu.py``): the naive average of the 67 subject accuracies.
 
 Data: the official repo layout ``{test,dev}/{subject}.csv`` (header
-``,Question,A,B,C,D,Answer``), which shared data has; hub fallback ``haonan-li/cmmlu``.
+``,Question,A,B,C,D,Answer``), which shared data and OpenCompass's ``data/cmmlu`` have;
+``evals data fetch`` takes it from haonan-li/CMMLU at a pinned commit (the hub's
+``haonan-li/cmmlu``, lm-eval's id, is a loading script).
 """
 # ruff: noqa: RUF002  (the docstring quotes the prompts verbatim)
 
@@ -16,8 +18,7 @@ from __future__ import annotations
 
 from evals.benchmarks._exam_zh import Options, ZhExam, ZhExamData
 from evals.benchmarks.base import register
-
-HUB_ID = "haonan-li/cmmlu"
+from evals.data_sources import DataSpec, Layout, remote
 
 # OpenCompass cmmlu_subject_mapping (configs/datasets/cmmlu/cmmlu_ppl_8b9c76.py)
 SUBJECTS: dict[str, str] = {
@@ -94,7 +95,10 @@ SUBJECTS: dict[str, str] = {
 @register
 class CMMLU(ZhExam):
     name = "cmmlu"
-    data = ZhExamData("cmmlu", HUB_ID, "test", False, "Question", "Answer", SUBJECTS)
+    exam = ZhExamData("cmmlu", "test", False, "Question", "Answer", SUBJECTS)
+    data = DataSpec(
+        layouts=(Layout("upstream", "cmmlu", ("test", "dev")),),
+        remote=remote("cmmlu"), items=11582, license="CC BY-NC-SA 4.0")
     bot_prefix = "答案是: "
 
     def human(self, subject_zh: str, question: str, o: Options) -> str:

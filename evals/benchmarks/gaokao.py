@@ -18,8 +18,9 @@ subsets may be absent; their weights then drop out of the
 denominator (OpenCompass divides by all 14 weights and would fail on a missing subset).
 
 Data: the upstream ``Data/Objective_Questions/{keyword}.json`` (``{"example": [...]}``, each
-with ``question``, ``answer`` list, ``score``) or OpenCompass's ``Multiple-choice_Questions``
-folder; no hub copy exists.
+with ``question``, ``answer`` list, ``score``) at ``gaokao/`` (shared data) or OpenCompass's
+``GAOKAO-BENCH/data`` (also with its ``Multiple-choice_Questions`` folder name); ``evals data
+fetch`` takes them from OpenLMLab/GAOKAO-Bench at a pinned commit.
 """
 # ruff: noqa: E501  (the prefix prompts are verbatim prompt text)
 
@@ -33,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -54,8 +56,6 @@ from evals.records import (
     Score,
     TextPrompt,
 )
-
-HUB_ID = "OpenLMLab/GAOKAO-Bench"
 
 # OpenCompass configs/datasets/GaokaoBench/GaokaoBench_mixed_9af5ee.py ``_MCQ_prompts``
 # (identical in GaokaoBench_gen_5cfe9e.py): keyword -> (question type, prefix prompt)
@@ -264,8 +264,10 @@ def _load_local(root: Path) -> list[GaokaoItem]:
     return items
 
 
-def _load_hub() -> list[GaokaoItem]:
-    raise DataError(f"gaokao: no hub copy; clone github.com/{HUB_ID} (Data/Objective_Questions)")
+DATA = DataSpec(
+    layouts=(Layout("upstream", "gaokao"), Layout("opencompass", "GAOKAO-BENCH/data")),
+    remote=remote("gaokao"), items=None, license="Apache-2.0")
+"""``items``: 1,781 objective questions; evals scores those of OpenCompass's ``_MCQ_prompts``."""
 
 
 def postprocess(qtype: str, output: str, answer_length: int) -> list[str]:
@@ -358,11 +360,15 @@ class GaokaoBench:
     default_shots = 0
     metric = WeightedGaokao("score")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[GaokaoItem]:
-        return load_with_fallback(self.name, ctx, "gaokao", _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {"upstream": _load_local,
+                                                 "opencompass": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return sorted((ctx.data_dir / "gaokao" / "Objective_Questions").glob("*.json"))
+        return [p for p in layout_files(DATA, ctx.data_dir) if p.suffix == ".json"
+                and p.parent.name in ("Objective_Questions", "Multiple-choice_Questions")]
 
     def group(self, sample: GaokaoItem) -> str:
         return sample.keyword
