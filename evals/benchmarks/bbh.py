@@ -23,10 +23,11 @@ text on, which can only equal a target that has no letter either); an empty free
 one too. Two ``ruin_names`` targets in the upstream data are not letters ("dearth, wind, &
 fire"); as in OpenCompass they stay in and can essentially only be scored wrong.
 
-Data: the BIG-Bench-Hard repository layout (``bbh/bbh/<task>.json`` with ``{"examples":
-[{"input", "target"}]}`` and ``bbh/cot-prompts/<task>.txt``); OpenCompass's layout
-(``bbh/<task>.json`` and ``bbh/lib_prompt/<task>.txt``) also loads. The hub fallback
-(``lukaemon/bbh``) has the items but not the CoT prompts, which must be present locally.
+Data (``DATA``): the BIG-Bench-Hard repository layout (``bbh/bbh/<task>.json`` with
+``{"examples": [{"input", "target"}]}`` and ``bbh/cot-prompts/<task>.txt``), which ``evals
+data fetch`` takes from suzgunmirac/BIG-Bench-Hard at a pinned commit; OpenCompass's layout
+(``BBH/data/<task>.json`` and ``BBH/lib_prompt/<task>.txt``, also under ``bbh/``) loads too.
+The hub's ``SaylorTwift/bbh`` (lm-eval's id) has the items but not the CoT prompts.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, hub_allowed, register
+from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -66,9 +68,14 @@ FREE_FORM_SUBSETS = (
     "causal_judgement", "web_of_lies",
 )
 SUBSETS = MCQ_SUBSETS + FREE_FORM_SUBSETS
-HUB_ID = "lukaemon/bbh"
-DATA_DIRS = ("bbh/bbh", "bbh")
-PROMPT_DIRS = ("bbh/cot-prompts", "bbh/lib_prompt")
+DATA_DIRS = ("bbh", "data", ".")
+PROMPT_DIRS = ("cot-prompts", "lib_prompt")
+_PROBE = (f"{SUBSETS[0]}.json", f"{SUBSETS[0]}.txt")
+DATA = DataSpec(
+    layouts=(Layout("upstream", "bbh", (f"bbh/{_PROBE[0]}", f"cot-prompts/{_PROBE[1]}")),
+             Layout("opencompass", "BBH", (f"data/{_PROBE[0]}", f"lib_prompt/{_PROBE[1]}")),
+             Layout("opencompass", "bbh", (_PROBE[0], f"lib_prompt/{_PROBE[1]}"))),
+    remote=remote("bbh"), items=6511, license="MIT")
 
 
 @dataclass(frozen=True)
@@ -174,28 +181,14 @@ def _read_examples(path: Path) -> list[tuple[str, str]]:
         raise DataError(f"{path}: not a BBH task file ({type(exc).__name__}: {exc})") from None
 
 
-def _hub_examples(name: str) -> list[tuple[str, str]]:
-    from datasets import load_dataset
-
-    return [(r["input"], r["target"]) for r in load_dataset(HUB_ID, name, split="test")]
-
-
 def _examples(root: Path) -> dict[str, list[tuple[str, str]]]:
     where = _first_dir(root, DATA_DIRS, f"{SUBSETS[0]}.json")
-    if where is not None:
-        missing = [n for n in SUBSETS if not (where / f"{n}.json").is_file()]
-        if missing:
-            raise DataError(f"bbh: {where} lacks {', '.join(m + '.json' for m in missing)}")
-        return {n: _read_examples(where / f"{n}.json") for n in SUBSETS}
-    paths = " or ".join(str(root / d) for d in DATA_DIRS)
-    if not hub_allowed():
-        raise DataError(f"bbh: data not found at {paths} (and HF_HUB_OFFLINE=1 blocks hub "
-                        f"dataset {HUB_ID}); put the files there or set data_dir")
-    try:
-        return {n: _hub_examples(n) for n in SUBSETS}
-    except Exception as exc:  # the hub raises many types; all mean "not available"
-        raise DataError(f"bbh: data not found at {paths} and hub dataset {HUB_ID} failed to "
-                        f"load ({type(exc).__name__})") from None
+    if where is None:
+        raise DataError(f"bbh: no {SUBSETS[0]}.json under {root}")
+    missing = [n for n in SUBSETS if not (where / f"{n}.json").is_file()]
+    if missing:
+        raise DataError(f"bbh: {where} lacks {', '.join(m + '.json' for m in missing)}")
+    return {n: _read_examples(where / f"{n}.json") for n in SUBSETS}
 
 
 @register
@@ -205,11 +198,14 @@ class BBH:
     default_shots = 3
     metric = Metric("accuracy", by_group=True)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[BBHItem]:
         if ctx.shots != 3:
             raise DataError(f"bbh: shots={ctx.shots} unsupported (the CoT prompts hold 3 shots)")
-        examples = _examples(ctx.data_dir)
-        prompts = _read_prompts(ctx.data_dir)
+        _, root = DATA.require(self.name, ctx.data_dir)
+        examples = _examples(root)
+        prompts = _read_prompts(root)
         return [
             BBHItem(f"{name}/{i}", target, name, text, prompts[name])
             for name in SUBSETS
@@ -217,9 +213,12 @@ class BBH:
         ]
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        found = DATA.locate(ctx.data_dir)
+        if found is None:
+            return []
         files: list[Path] = []
         for dirs, ext in ((DATA_DIRS, "json"), (PROMPT_DIRS, "txt")):
-            where = _first_dir(ctx.data_dir, dirs, f"{SUBSETS[0]}.{ext}")
+            where = _first_dir(found[1], dirs, f"{SUBSETS[0]}.{ext}")
             if where is not None:
                 files += [where / f"{n}.{ext}" for n in SUBSETS if (where / f"{n}.{ext}").is_file()]
         return files
