@@ -26,7 +26,8 @@ Reference answer: the last ``\\boxed{}`` of the solution (``MATHDataset`` uses
 ``extract_boxed_answer`` without stripping double braces). Data: the shared JSON-lines file
 ``math/test.json.gz`` (problem, level, type, solution, idx), OpenCompass's ``math/math.json``
 (one object keyed by id), the upstream one-file-per-problem ``math/test/<type>/<n>.json``, or
-the hub mirror ``EleutherAI/hendrycks_math`` (``hendrycks/competition_math`` is DMCA-disabled).
+the hub mirror ``EleutherAI/hendrycks_math``'s test parquet as ``evals data fetch`` stores
+it (``hendrycks/competition_math`` is DMCA-disabled).
 Groups are the seven subjects (``type``).
 """
 
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -84,7 +86,6 @@ QUESTION = 'Problem:\n{problem}\nSolution:\n'
 HUB_ID = "EleutherAI/hendrycks_math"
 HUB_CONFIGS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
                "number_theory", "prealgebra", "precalculus")
-LAYOUTS = ("math/test.json.gz", "math/test.jsonl", "math/math.json", "math/test")
 
 
 # --- opencompass/datasets/math.py (0.5.4), ported line by line -----------------------------
@@ -395,14 +396,21 @@ def _load_local(path: Path) -> list[MATHItem]:
     return _rows_jsonl(text.split("\n"), str(path))
 
 
-def _load_hub() -> list[MATHItem]:
-    from datasets import load_dataset
-
+def _load_hub(root: Path) -> list[MATHItem]:
+    """``EleutherAI/hendrycks_math``'s seven configs' test parquet, as ``evals data fetch``
+    stores them."""
     items: list[MATHItem] = []
     for config in HUB_CONFIGS:
-        for n, row in enumerate(load_dataset(HUB_ID, config, split="test")):
-            items.append(_item(f"{config}/{n}", dict(row), HUB_ID))
+        for n, row in enumerate(parquet_rows(root / config, "test-*.parquet")):
+            items.append(_item(f"{config}/{n}", row, HUB_ID))
     return items
+
+
+DATA = DataSpec(
+    layouts=(Layout("evals", "math/test.json.gz"), Layout("evals", "math/test.jsonl"),
+             Layout("opencompass", "math/math.json"), Layout("upstream", "math/test"),
+             Layout("hub", f"hub/{HUB_ID}", (f"{HUB_CONFIGS[0]}",))),
+    remote=remote("math"), items=5000, license="MIT")
 
 
 @register
@@ -412,19 +420,17 @@ class HendrycksMATH:
     default_shots = 4
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[MATHItem]:
         if ctx.shots > len(EXEMPLARS):
             raise DataError(f"math: shots={ctx.shots}, but the protocol has {len(EXEMPLARS)}")
-        return load_with_fallback(self.name, ctx, list(LAYOUTS), _load_local, _load_hub, HUB_ID)
+        local = _load_local
+        return load_local(self.name, ctx, DATA, {
+            "evals": local, "opencompass": local, "upstream": local, "hub": _load_hub})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        for rel in LAYOUTS:
-            p = ctx.data_dir / rel
-            if p.is_file():
-                return [p]
-            if p.is_dir():
-                return sorted(p.glob("*/*.json"))
-        return []
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MATHItem) -> str:
         return sample.subject
