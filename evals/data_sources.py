@@ -98,6 +98,8 @@ class DataSpec:
     items: int | None
     """Items of the full set evals scores (None where it depends on what is there)."""
     license: str
+    manual: str = ""
+    """Without a remote: where a user gets the files by hand, and where they go."""
 
     def locate(self, data_dir: Path) -> tuple[Layout, Path] | None:
         for layout in self.layouts:
@@ -122,7 +124,7 @@ def missing_message(benchmark: str, spec: DataSpec, data_dir: Path) -> str:
 
 def fetch_hint(benchmark: str, spec: DataSpec) -> str:
     if spec.remote is None:
-        return "no public source to fetch from; put the files under data_dir"
+        return spec.manual or "no public source to fetch from; put the files under data_dir"
     token = " (gated: accept its licence on the hub and set HF_TOKEN)" if spec.remote.gated else ""
     return f"run `evals data fetch -b {benchmark}`{token}"
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, first_option, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -60,7 +61,12 @@ SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
 ROOTS = ("mathbench", "mathbench_v1", "mathbench-a")
 SPLIT_ALIASES = {"calculate": ("calculate", "arithmetic")}
 CIRCULAR_PATTERNS = ("ABCD", "BCDA", "CDAB", "DABC")
-HUB_NOTE = "none (MathBench is a GitHub release of open-compass/MathBench)"
+DATA = DataSpec(
+    layouts=tuple(Layout("upstream", root) for root in ROOTS), remote=None, items=None,
+    license="Apache-2.0 (code)",
+    manual="download mathbench_v1.zip from the releases of github.com/open-compass/MathBench "
+           "and unzip it into <data_dir> (mathbench_v1/)")
+"""No pinned source: MathBench is a GitHub release asset, not a file of the repository."""
 
 # Verbatim from opencompass/configs/datasets/MathBench/deprecated_mathbench_2024_gen_de9ff9.py
 # (``single_choice_prompts[name + '_with_reasoning']``, ``cloze_prompts``).
@@ -174,10 +180,6 @@ def _load_local(root: Path) -> list[MathBenchItem]:
     return items
 
 
-def _no_hub() -> list[MathBenchItem]:
-    raise DataError("MathBench has no hub copy")
-
-
 @register
 class MathBench:
     name = "mathbench"
@@ -185,16 +187,15 @@ class MathBench:
     default_shots = 8
     metric = Metric("circular_and_cloze", by_group=True)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[MathBenchItem]:
         if ctx.shots > len(CLOZE_PROMPTS["cloze_en"]):
             raise DataError(f"mathbench: shots={ctx.shots}, but the cloze protocol has 8")
-        return load_with_fallback(self.name, ctx, list(ROOTS), _load_local, _no_hub, HUB_NOTE)
+        return load_local(self.name, ctx, DATA, {"upstream": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        for root in ROOTS:
-            if (ctx.data_dir / root).is_dir():
-                return sorted((ctx.data_dir / root).glob("*/*.jsonl"))
-        return []
+        return [p for p in layout_files(DATA, ctx.data_dir) if p.suffix == ".jsonl"]
 
     def group(self, sample: MathBenchItem) -> str:
         return f"{sample.split}-{sample.name}"

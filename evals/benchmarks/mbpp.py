@@ -32,9 +32,9 @@ Data, in order of preference:
   ``sanitized-mbpp.jsonl`` under ``<data_dir>/mbpp/``: records 7-263 (``SanitizedMBPPDataset``:
   ``train[7:264]``, the 257 tasks whose task_id is 11-510), prompts from ``prompt``;
 - the hub's ``google-research-datasets/mbpp`` config ``sanitized``, split ``test`` (the same
-  257 rows);
+  257 rows), as ``evals data fetch`` stores it;
 - otherwise ``<data_dir>/mbpp/mbpp.jsonl``, the FULL set. !!! FALLBACK, NOT THE REPORT'S
-  SETTING !!! The sanitized file is not in the offline shared data, so the run then scores
+  SETTING !!! Without a sanitized file, the run then scores
   the full set's test split (task_id 11-510, 500 tasks) with the full set's ``text`` prompts
   (OpenCompass ``mbpp_gen_1e1056``'s data): a different, harder task list whose numbers are
   not comparable with the report's sanitized MBPP. The loader logs a warning, the sample ids
@@ -53,7 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, hub_allowed, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -280,11 +281,26 @@ def load_full_test(path: Path) -> list[MBPPItem]:
     return _items(_read_records(path)[10:510], "text", "full/", str(path))
 
 
-def _load_hub() -> list[MBPPItem]:
-    from datasets import load_dataset
+def _load_hub(root: Path) -> list[MBPPItem]:
+    """The hub's ``sanitized`` test split (the same 257 tasks), as ``evals data fetch``
+    stores it."""
+    return _items(parquet_rows(root, "test-*.parquet"), "prompt", "", str(root))
 
-    ds = load_dataset(HUB_ID, "sanitized", split="test")
-    return _items([dict(r) for r in ds], "prompt", "", HUB_ID)
+
+def _load_fallback(path: Path) -> list[MBPPItem]:
+    log.warning(
+        "mbpp: no sanitized-mbpp.json: FALLING BACK to the FULL MBPP test split (%s, task_id "
+        "11-510); scores are NOT comparable with the report's sanitized MBPP; get the sanitized "
+        "set with `evals data fetch -b mbpp`", path)
+    return load_full_test(path)
+
+
+DATA = DataSpec(
+    layouts=(Layout("upstream", SANITIZED_FILES[0]), Layout("opencompass", SANITIZED_FILES[1]),
+             Layout("hub", f"hub/{HUB_ID}/sanitized"), Layout("fallback", FULL_FILE)),
+    remote=remote("mbpp"), items=257, license="CC BY 4.0")
+"""``evals data fetch`` takes the hub's ``sanitized`` test parquet (lm-eval's ``mbpp`` task reads
+the ``full`` config: OpenCompass's and the report's MBPP is the sanitized set)."""
 
 
 @register
@@ -294,37 +310,17 @@ class MBPP:
     default_shots = 3
     metric = Metric("pass@1")
 
-    def _sanitized(self, ctx: BenchmarkContext) -> Path | None:
-        return next((ctx.data_dir / f for f in SANITIZED_FILES if (ctx.data_dir / f).is_file()),
-                    None)
+    data = DATA
 
     def load(self, ctx: BenchmarkContext) -> list[MBPPItem]:
         if ctx.shots != len(EXEMPLARS):
             raise DataError(f"mbpp: shots={ctx.shots} unsupported (the protocol is 3-shot)")
-        path = self._sanitized(ctx)
-        if path:
-            return load_sanitized(path)
-        if hub_allowed():
-            try:
-                return _load_hub()
-            except Exception as exc:  # the hub raises many types; all mean "not available"
-                log.info("mbpp: hub %s unavailable (%s)", HUB_ID, type(exc).__name__)
-        full = ctx.data_dir / FULL_FILE
-        if not full.is_file():
-            raise DataError(
-                f"mbpp: none of {', '.join(str(ctx.data_dir / f) for f in SANITIZED_FILES)}, "
-                f"hub {HUB_ID} (sanitized) nor {full} found; put sanitized-mbpp.json there or "
-                "set data_dir in evals.yaml / EVALS_DATA_DIR"
-            )
-        log.warning(
-            "mbpp: sanitized-mbpp.json not found and hub %s unavailable: FALLING BACK to the "
-            "FULL MBPP test split (%s, task_id 11-510); scores are NOT comparable with the "
-            "report's sanitized MBPP", HUB_ID, full)
-        return load_full_test(full)
+        return load_local(self.name, ctx, DATA, {
+            "upstream": load_sanitized, "opencompass": load_sanitized, "hub": _load_hub,
+            "fallback": _load_fallback})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        path = self._sanitized(ctx) or ctx.data_dir / FULL_FILE
-        return [path] if path.is_file() else []
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MBPPItem) -> str:
         return FALLBACK_GROUP if sample.id.startswith("full/") else ""

@@ -21,9 +21,9 @@ kept. A reply without "answer is" is a
 parse failure unless the whole reply equals the reference, which OpenCompass counts correct.
 
 Data: upstream ``theoremqa_test.json`` (wenhuchen/TheoremQA: a JSON list of objects with
-``Question``, ``Answer``, ``Answer_type``, ...), OpenCompass's ``test.csv`` (the same fields,
-answers as text), or hub ``TIGER-Lab/TheoremQA`` (test split). Questions with pictures are
-asked as text, as OpenCompass does.
+``Question``, ``Answer``, ``Answer_type``, ...; ``evals data fetch`` takes it at a pinned
+commit) or OpenCompass's ``TheoremQA/test.csv`` (the same fields, answers as text; also at
+``theoremqa/test.csv``). Questions with pictures are asked as text, as OpenCompass does.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -54,7 +55,6 @@ from evals.records import (
 
 JSON_FILE = "theoremqa/theoremqa_test.json"
 CSV_FILE = "theoremqa/test.csv"
-HUB_ID = "TIGER-Lab/TheoremQA"
 
 SYSTEM = (
     "You are a mathematician, you are supposed to answer the given question. You need to output "
@@ -118,10 +118,10 @@ def _load_local(path: Path) -> list[TheoremQAItem]:
     return _items(rows, str(path))
 
 
-def _load_hub() -> list[TheoremQAItem]:
-    from datasets import load_dataset
-
-    return _items(load_dataset(HUB_ID, split="test"), HUB_ID)
+DATA = DataSpec(
+    layouts=(Layout("upstream", JSON_FILE), Layout("opencompass", "TheoremQA/test.csv"),
+             Layout("opencompass", CSV_FILE)),
+    remote=remote("theoremqa"), items=800, license="MIT")
 
 
 def prompt_text(sample: TheoremQAItem) -> str:
@@ -139,14 +139,16 @@ class TheoremQA:
     default_shots = 0
     metric = Metric("accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[TheoremQAItem]:
         if ctx.shots:
             raise DataError(f"theoremqa: shots={ctx.shots} unsupported (the protocol is 0-shot)")
-        return load_with_fallback(self.name, ctx, (JSON_FILE, CSV_FILE), _load_local,
-                                  _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {"upstream": _load_local,
+                                                 "opencompass": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for p in (ctx.data_dir / JSON_FILE, ctx.data_dir / CSV_FILE) if p.is_file()]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: TheoremQAItem) -> str:
         return ""
