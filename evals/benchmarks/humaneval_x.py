@@ -49,8 +49,8 @@ numpy`` helper lines are left out of the Python program (no HumanEval task uses 
 JS task 162 needs the npm package ``js-md5`` on ``NODE_PATH`` (the service installs it
 globally), C++ task 162 needs ``libssl-dev``.
 
-Data: CodeGeeX's ``humaneval_<lang>.jsonl.gz`` under ``<data_dir>/humaneval_x/`` (or
-OpenCompass's ``humanevalx/humanevalx_<lang>.jsonl.gz``); hub ``THUDM/humaneval-x``.
+Data (``DATA``): CodeGeeX's ``humaneval_<lang>.jsonl.gz`` under ``<data_dir>/humaneval_x/`` (or
+OpenCompass's ``humanevalx/humanevalx_<lang>.jsonl.gz``).
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, hub_allowed, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
 from evals.benchmarks.humaneval import first_code_block
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -92,7 +93,6 @@ from evals.sandbox import (
 )
 
 LANGUAGES = ("python", "cpp", "go", "java", "js")
-HUB_ID = "THUDM/humaneval-x"
 RUN_TIMEOUT_S = 15.0
 COMPILE_TIMEOUT_S = 30.0
 
@@ -432,18 +432,24 @@ def _parse(lines: Sequence[str], where: str) -> list[HumanEvalXItem]:
     return items
 
 
-def _local(data_dir: Path, lang: str) -> Path | None:
-    for rel in (f"humaneval_x/humaneval_{lang}.jsonl.gz", f"humanevalx/humanevalx_{lang}.jsonl.gz"):
-        if (data_dir / rel).is_file():
-            return data_dir / rel
-    return None
+DATA = DataSpec(
+    layouts=(Layout("upstream", "humaneval_x", tuple(f"humaneval_{lang}.jsonl.gz"
+                                                      for lang in LANGUAGES)),
+             Layout("opencompass", "humanevalx", tuple(f"humanevalx_{lang}.jsonl.gz"
+                                                        for lang in LANGUAGES))),
+    remote=remote("humaneval_x"), items=164 * len(LANGUAGES), license="Apache-2.0")
+"""``evals data fetch`` takes CodeGeeX's files at a pinned commit (the hub's
+``THUDM/humaneval-x`` is a loading script)."""
 
 
-def _load_hub(lang: str) -> list[HumanEvalXItem]:
-    from datasets import load_dataset
-
-    ds = load_dataset(HUB_ID, lang, split="test")
-    return _parse([json.dumps(dict(r)) for r in ds], f"{HUB_ID}:{lang}")
+def _read(root: Path) -> list[HumanEvalXItem]:
+    items: list[HumanEvalXItem] = []
+    for lang in LANGUAGES:
+        path = next(p for p in (root / f"humaneval_{lang}.jsonl.gz",
+                                root / f"humanevalx_{lang}.jsonl.gz") if p.is_file())
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            items += _parse(f.read().split("\n"), str(path))
+    return items
 
 
 @register
@@ -453,30 +459,16 @@ class HumanEvalX:
     default_shots = 0
     metric = Metric("pass@1", by_group=True)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[HumanEvalXItem]:
         if ctx.shots:
             raise DataError(f"humaneval_x: shots={ctx.shots} unsupported (the protocol is 0-shot)")
-        items: list[HumanEvalXItem] = []
-        for lang in LANGUAGES:
-            path = _local(ctx.data_dir, lang)
-            if path:
-                with gzip.open(path, "rt", encoding="utf-8") as f:
-                    text = f.read()
-                items += _parse(text.split("\n"), str(path))
-            elif hub_allowed():
-                try:
-                    items += _load_hub(lang)
-                except Exception as exc:  # the hub raises many types; all mean "not available"
-                    raise DataError(f"humaneval_x: {lang} not found under {ctx.data_dir} and "
-                                    f"hub {HUB_ID} failed ({type(exc).__name__})") from None
-            else:
-                raise DataError(
-                    f"humaneval_x: {ctx.data_dir / f'humaneval_x/humaneval_{lang}.jsonl.gz'} "
-                    f"not found (and HF_HUB_OFFLINE=1 blocks hub {HUB_ID}); set data_dir")
-        return items
+        return load_local(self.name, ctx, DATA, {"upstream": _read, "opencompass": _read})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for lang in LANGUAGES if (p := _local(ctx.data_dir, lang))]
+        return [p for p in layout_files(DATA, ctx.data_dir) if p.name.endswith(".jsonl.gz")
+                and any(f"_{lang}." in p.name for lang in LANGUAGES)]
 
     def group(self, sample: HumanEvalXItem) -> str:
         return sample.language

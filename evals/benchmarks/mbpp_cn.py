@@ -11,8 +11,8 @@ ones in the exemplars, as upstream), at most 512 new tokens. Scoring is MBPP's
 Data: OpenCompass's ``mbpp_cn.jsonl`` (JSON lines with ``text``, ``code``, ``task_id``,
 ``test_list``, as MBPP's), read from ``<data_dir>/mbpp_cn/mbpp_cn.jsonl``; ``MBPPDataset``
 evaluates records 10-509 (``train[10:510]``, 500 tasks). The file is distributed with
-OpenCompass's data archive only (no hub dataset we could verify), so there is no hub
-fallback; it is not in the offline shared data, and the tests use a small fixture written in
+OpenCompass's data archive only (no hub dataset or repository file we could pin), so ``evals
+data fetch`` cannot get it; it is not in the offline shared data, and the tests use a small fixture written in
 the same format (``tests/fixtures/mbpp_cn/``).
 """
 
@@ -22,12 +22,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals.benchmarks._common import rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
 from evals.benchmarks.mbpp import MBPPItem, load_full_test, mbpp_rounds, score_generation
+from evals.data_sources import DataSpec, Layout, layout_files
 from evals.errors import DataError
 from evals.records import GenerateRequest, GenerationParams, Mode, Request, Response, Score
 
 DATA_FILE = "mbpp_cn/mbpp_cn.jsonl"
+DATA = DataSpec(
+    layouts=(Layout("opencompass", DATA_FILE),), remote=None, items=500,
+    license="CC BY 4.0 (MBPP); the translation states none",
+    manual="it ships only in OpenCompass's data archive (OpenCompassData-core): put "
+           "data/mbpp_cn/mbpp_cn.jsonl under <data_dir>, or `evals data fetch --from "
+           "<OpenCompass data/>`")
 
 EXEMPLARS: tuple[tuple[str, str], ...] = (
     (
@@ -46,6 +53,11 @@ EXEMPLARS: tuple[tuple[str, str], ...] = (
 TASK = "你是一名专业的 Python 程序员，你的任务是: {text} 你的代码应该通过这些测试:\n\n {test_list}  \n"
 
 
+def _read(path: Path) -> list[MBPPItem]:
+    return [MBPPItem(i.id.removeprefix("full/"), i.target, i.text, i.tests)
+            for i in load_full_test(path)]
+
+
 @register
 class MBPPCN:
     name = "mbpp_cn"
@@ -53,22 +65,15 @@ class MBPPCN:
     default_shots = 3
     metric = Metric("pass@1")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[MBPPItem]:
         if ctx.shots != len(EXEMPLARS):
             raise DataError(f"mbpp_cn: shots={ctx.shots} unsupported (the protocol is 3-shot)")
-        path = ctx.data_dir / DATA_FILE
-        if not path.is_file():
-            raise DataError(
-                f"mbpp_cn: data not found at {path}; it ships in OpenCompass's data archive "
-                "(data/mbpp_cn/mbpp_cn.jsonl): put it there or set data_dir in evals.yaml / "
-                "EVALS_DATA_DIR"
-            )
-        return [MBPPItem(i.id.removeprefix("full/"), i.target, i.text, i.tests)
-                for i in load_full_test(path)]
+        return load_local(self.name, ctx, DATA, {"opencompass": _read})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        path = ctx.data_dir / DATA_FILE
-        return [path] if path.is_file() else []
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MBPPItem) -> str:
         return ""
