@@ -31,7 +31,7 @@ what OpenCompass scores, i.e. wrong).
 
 Data: upstream OpenLMLab/LEval ``LEval-data/{Closed,Open}-ended-tasks/<task>.jsonl`` (one
 document a line: ``input``, ``instructions``, ``outputs``; ``.jsonl.gz`` accepted) under
-``<data_dir>/leval/`` (or ``<data_dir>/leval/LEval-data/``), else hub ``L4NLP/LEval``. Shared
+``<data_dir>/leval/`` (or ``<data_dir>/leval/LEval-data/``, or OpenCompass's ``LEval/``). Shared
 data lacks ``Open-ended-tasks/narrative_qa.jsonl``: a task whose file is absent is skipped with
 a warning and the averages run over the tasks present (Open over 12 and Avg over 17 there).
 ``codeU`` and ``sci_fi`` are not in OpenCompass's L-Eval set and are not evaluated.
@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._longctx import as_metric, category_values, fill, group_stats, naive_mean
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -72,7 +73,6 @@ from evals.records import (
 
 log = logging.getLogger(__name__)
 
-HUB_ID = "L4NLP/LEval"
 
 _MC_SYSTEM = (
     "Now you are given a very long document. Please follow the instruction based on this "
@@ -346,14 +346,12 @@ def _load_local(root: Path) -> list[LEvalItem]:
     return items
 
 
-def _load_hub() -> list[LEvalItem]:
-    from datasets import load_dataset
-
-    items: list[LEvalItem] = []
-    for task in TASKS:
-        ds = load_dataset(HUB_ID, task.file, split="test", trust_remote_code=True)
-        items += _docs_to_items([dict(r) for r in ds], task, f"{HUB_ID}/{task.file}")
-    return items
+DATA = DataSpec(
+    layouts=(Layout("upstream", "leval"), Layout("opencompass", "LEval")),
+    remote=remote("leval"), items=None, license="GPL-3.0")
+"""``evals data fetch`` takes the task files from OpenLMLab/LEval at a pinned commit
+(``narrative_qa.jsonl`` without a known checksum: no copy of it could be checked offline).
+``items``: documents hold several instructions each."""
 
 
 def build_prompt(sample: LEvalItem, kind: ModelKind) -> Prompt:
@@ -372,12 +370,15 @@ class LEval:
     default_shots = 0
     metric = LEvalMetric("average")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[LEvalItem]:
-        return load_with_fallback(self.name, ctx, "leval", _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {"upstream": _load_local,
+                                                 "opencompass": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        root = ctx.data_dir / "leval"
-        return [p for t in TASKS if (p := _task_file(root, t)) is not None]
+        found = DATA.locate(ctx.data_dir)
+        return [p for t in TASKS if found and (p := _task_file(found[1], t)) is not None]
 
     def group(self, sample: LEvalItem) -> str:
         return sample.task

@@ -30,8 +30,10 @@ Parse failures: count and retrieval answers without a number and classification 
 naming no class are flagged (they score 0, as upstream).
 
 Data: upstream THUDM/LongBench ``data/<subtask>.jsonl`` under ``<data_dir>/longbench/`` (fields
-``input, context, answers, length, dataset, language, all_classes, _id``), else hub
-``THUDM/LongBench``. Subtasks whose file is absent locally are skipped with a warning.
+``input, context, answers, length, dataset, language, all_classes, _id``), OpenCompass's
+``Longbench/data/``, or the hub's ``Xnhyacinth/LongBench`` (lm-eval's copy; ``THUDM/LongBench``
+is a loading script) parquet as ``evals data fetch`` stores it. Subtasks whose file is absent
+are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from typing import Any
 
 from evals.benchmarks._common import numbered_jsonl
 from evals.benchmarks._longctx import as_metric, category_values, fill, group_stats, naive_mean
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -69,7 +72,7 @@ from evals.records import (
 
 log = logging.getLogger(__name__)
 
-HUB_ID = "THUDM/LongBench"
+HUB_ID = "Xnhyacinth/LongBench"
 
 _QA_MULTI = (
     "Answer the question based on the given passages. Only give me the answer and do not "
@@ -322,7 +325,7 @@ def _item(row: dict[str, Any], subtask: str, i: int, where: str) -> LongBenchIte
             id=f"{subtask}/{row.get('_id') or i}",
             target=json.dumps(list(answers), ensure_ascii=False),
             subtask=subtask,
-            input=str(row.get("input") or ""),
+            input=str(row.get("input") or row.get("question") or ""),
             context=str(row["context"]),
             answers=answers,
             all_classes=classes,
@@ -352,14 +355,20 @@ def _load_local(root: Path) -> list[LongBenchItem]:
     return items
 
 
-def _load_hub() -> list[LongBenchItem]:
-    from datasets import load_dataset
-
+def _load_hub(root: Path) -> list[LongBenchItem]:
+    """``Xnhyacinth/LongBench`` (lm-eval's copy; ``question`` where upstream says ``input``),
+    one test parquet per subtask, as ``evals data fetch`` stores them."""
     items: list[LongBenchItem] = []
     for task in SUBTASKS:
-        ds = load_dataset(HUB_ID, task.name, split="test", trust_remote_code=True)
-        items += [_item(dict(r), task.name, i, f"{HUB_ID}/{task.name}") for i, r in enumerate(ds)]
+        rows = parquet_rows(root / task.name, "test-*.parquet")
+        items += [_item(r, task.name, i, f"{root}/{task.name}") for i, r in enumerate(rows)]
     return items
+
+
+DATA = DataSpec(
+    layouts=(Layout("upstream", "longbench"), Layout("opencompass", "Longbench/data"),
+             Layout("hub", f"hub/{HUB_ID}", (SUBTASKS[0].name,))),
+    remote=remote("longbench"), items=4750, license="MIT (code); per-source licenses")
 
 
 def build_prompt(sample: LongBenchItem, kind: ModelKind) -> Prompt:
@@ -378,12 +387,14 @@ class LongBench:
     default_shots = 0
     metric = LongBenchMetric("average")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[LongBenchItem]:
-        return load_with_fallback(self.name, ctx, "longbench", _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {
+            "upstream": _load_local, "opencompass": _load_local, "hub": _load_hub})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        root = ctx.data_dir / "longbench"
-        return [p for t in SUBTASKS if (p := root / f"{t.name}.jsonl").is_file()]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: LongBenchItem) -> str:
         return sample.subtask
