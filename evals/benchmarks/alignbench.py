@@ -52,7 +52,8 @@ from evals.benchmarks._judged import (
     grade_score,
     judge_call,
 )
-from evals.benchmarks.base import BenchmarkContext, _mean_stderr, register
+from evals.benchmarks.base import BenchmarkContext, _mean_stderr, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -265,6 +266,10 @@ def _read(path: Path) -> list[AlignBenchItem]:
     return items
 
 
+DATA = DataSpec(layouts=(Layout("upstream", DATA_FILE),), remote=remote("alignbench"), items=683,
+                license="not stated in THUDM/AlignBench")
+
+
 @register
 class AlignBench(JudgedBenchmark):
     name = "alignbench"
@@ -272,17 +277,13 @@ class AlignBench(JudgedBenchmark):
     default_shots = 0
     metric = AlignBenchScore("overall", scale=1.0)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[AlignBenchItem]:
-        path = ctx.data_dir / DATA_FILE
-        if not path.is_file():
-            raise DataError(f"alignbench: data not found at {path}; put THUDM/AlignBench's "
-                            "data/data_v1.1_release.jsonl there or set data_dir in evals.yaml / "
-                            "EVALS_DATA_DIR")
-        return _read(path)
+        return load_local(self.name, ctx, DATA, {"upstream": _read})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        path = ctx.data_dir / DATA_FILE
-        return [path] if path.is_file() else []
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: AlignBenchItem) -> str:
         return sample.category

@@ -42,7 +42,8 @@ from evals.benchmarks._judged import (
     orders,
     pairwise_score,
 )
-from evals.benchmarks.base import BenchmarkContext, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.judging.judge import MODEL_FIRST
 from evals.judging.lc_winrate import Verdict, length_controlled, load_gamed
@@ -143,13 +144,12 @@ def _read(path: Path) -> list[AlpacaItem]:
             for i, r in enumerate(rows)]
 
 
-def _hub() -> list[AlpacaItem]:
-    from datasets import load_dataset
-
-    rows = load_dataset("tatsu-lab/alpaca_eval", "alpaca_eval_gpt4_baseline", split="eval",
-                        trust_remote_code=True)
-    return [AlpacaItem(str(i), r["output"], r["instruction"], r["dataset"], r["generator"])
-            for i, r in enumerate(rows)]
+DATA = DataSpec(
+    layouts=(Layout("evals", REFERENCE), Layout("upstream", REFERENCE.removesuffix(".gz"))),
+    remote=remote("alpaca_eval"), items=805, license="CC BY-NC 4.0 (data), Apache-2.0 (code)")
+"""The 805 instructions with the AlpacaEval 2.0 baseline's (gpt4_1106_preview) outputs, which
+``evals data fetch`` takes from tatsu-lab/alpaca_eval's ``results/`` at a pinned commit (the
+hub's ``tatsu-lab/alpaca_eval`` is a loading script)."""
 
 
 @register
@@ -159,11 +159,14 @@ class AlpacaEval(JudgedBenchmark):
     default_shots = 0
     metric = AlpacaWinRate("win_rate")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[AlpacaItem]:
-        return load_with_fallback(self.name, ctx, REFERENCE, _read, _hub, "tatsu-lab/alpaca_eval")
+        return load_local(self.name, ctx, DATA, {"evals": _read, "upstream": _read})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return [p for p in (ctx.data_dir / REFERENCE, ctx.data_dir / GAMED) if p.is_file()]
+        return [*layout_files(DATA, ctx.data_dir),
+                *[p for p in (ctx.data_dir / GAMED,) if p.is_file()]]
 
     def group(self, sample: AlpacaItem) -> str:
         return sample.dataset

@@ -51,7 +51,8 @@ numbers and upstream leaves it unseeded, so a borderline reply can flip between 
 ``DetectorFactory.seed = 0`` unless the caller already set one.
 
 Data: upstream ``input_data.jsonl`` (``key``, ``prompt``, ``instruction_id_list``,
-``kwargs``); hub ``google/IFEval`` (train split; its kwargs carry every key, ``None`` if unset).
+``kwargs``), or the hub's ``google/IFEval`` copy (its kwargs carry every key, ``None`` if
+unset); see ``DATA``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ from types import ModuleType
 from typing import Any
 
 from evals.benchmarks._common import Round, numbered_jsonl, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError, EvalsError
 from evals.records import (
     GenerateRequest,
@@ -368,11 +370,12 @@ def _load_local(path: Path) -> list[IFEvalItem]:
     return items
 
 
-def _load_hub() -> list[IFEvalItem]:
-    from datasets import load_dataset
-
-    ds = load_dataset(HUB_ID, split="train")
-    return [item_from_row(dict(r), f"{HUB_ID}[{i}]") for i, r in enumerate(ds)]
+DATA = DataSpec(
+    layouts=(Layout("upstream", LOCAL), Layout("hub", f"hub/{HUB_ID}/ifeval_input_data.jsonl")),
+    remote=remote("ifeval"), items=541, license="Apache-2.0")
+"""The upstream ``input_data.jsonl`` (google-research; also OpenCompass's ``data/ifeval``) or
+the same rows as the hub's ``google/IFEval`` (lm-eval's id) ships them, which ``evals data
+fetch`` takes at a pinned commit."""
 
 
 @register
@@ -382,14 +385,15 @@ class IFEval:
     default_shots = 0
     metric = IFEvalMetric("mean_accuracy")
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[IFEvalItem]:
         if ctx.shots:
             raise DataError(f"ifeval: shots={ctx.shots}, but the protocol is zero-shot")
-        return load_with_fallback(self.name, ctx, LOCAL, _load_local, _load_hub, HUB_ID)
+        return load_local(self.name, ctx, DATA, {"upstream": _load_local, "hub": _load_local})
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        p = ctx.data_dir / LOCAL
-        return [p] if p.is_file() else []
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: IFEvalItem) -> str:
         return ""

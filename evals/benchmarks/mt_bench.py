@@ -37,7 +37,8 @@ from evals.benchmarks._judged import (
     grade_score,
     judge_call,
 )
-from evals.benchmarks.base import BenchmarkContext, _mean_stderr, load_with_fallback, register
+from evals.benchmarks.base import BenchmarkContext, _mean_stderr, load_local, register
+from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -116,12 +117,14 @@ def _judge_prompts(path: Path) -> dict[str, JudgePrompt]:
     return prompts
 
 
-def _hub() -> list[MTBenchItem]:
-    from datasets import load_dataset
-
-    rows = load_dataset("HuggingFaceH4/mt_bench_prompts", split="train")
-    return [MTBenchItem(str(r["prompt_id"]), "", r["category"], tuple(r["prompt"]),
-                        tuple(r["reference"]) if r["reference"] else None) for r in rows]
+DATA = DataSpec(
+    layouts=(Layout("upstream", "mt_bench", ("question.jsonl", "judge_prompts.jsonl",
+                                             "reference_answer/gpt-4.jsonl")),),
+    remote=remote("mt_bench"), items=80, license="Apache-2.0")
+"""FastChat's three files, which ``evals data fetch`` takes from lm-sys/FastChat at a pinned
+commit: the questions, the judge prompts and GPT-4's reference answers (the hub's
+``HuggingFaceH4/mt_bench_prompts`` carries human references instead, and no judge prompts,
+so it cannot stand in)."""
 
 
 @register
@@ -131,17 +134,15 @@ class MTBench(JudgedBenchmark):
     default_shots = 0
     metric = TurnGrade("score", scale=1.0)
 
+    data = DATA
+
     def load(self, ctx: BenchmarkContext) -> list[MTBenchItem]:
-        items = load_with_fallback(self.name, ctx, "mt_bench/question.jsonl", _read, _hub,
-                                   "HuggingFaceH4/mt_bench_prompts")
+        items = load_local(self.name, ctx, DATA, {"upstream": lambda p: _read(p / "question.jsonl")})
         _judge_prompts(ctx.data_dir / "mt_bench" / "judge_prompts.jsonl")
         return items
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        root = ctx.data_dir / "mt_bench"
-        files = [root / "question.jsonl", root / "reference_answer" / "gpt-4.jsonl",
-                 root / "judge_prompts.jsonl"]
-        return [f for f in files if f.is_file()]
+        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MTBenchItem) -> str:
         return sample.category
