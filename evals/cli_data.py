@@ -181,6 +181,8 @@ def status_of(name: str, line: Any, data_dir: Path) -> Status:
     if spec is None:
         return Status(name, _loads(name, line, data_dir)[0] is not None, "-", "-", None, None,
                       "unknown", "-", "no registry entry")
+    if not spec.layouts:
+        return Status(name, True, "-", "-", None, None, "-", spec.license, "needs no data")
     found = spec.locate(data_dir)
     if found is None:
         from evals.data_sources import fetch_hint

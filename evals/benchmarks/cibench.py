@@ -92,6 +92,7 @@ import yaml
 
 from evals.benchmarks.base import BenchmarkContext, Metric, register
 from evals.benchmarks.leval import rouge1
+from evals.data_sources import DataSpec, Layout, MissingDataError, remote
 from evals.errors import ConfigError, DataError
 from evals.records import (
     ChatPrompt,
@@ -432,16 +433,30 @@ def notebook_paths(subset: Path) -> list[Path]:
     return [found[k] for k in sorted(found)]
 
 
+ROOTS = ("cibench", "cibench_dataset")
+"""Where the task notebooks and their ``datasources`` sit: shared data's ``cibench/`` or
+OpenCompass's ``data/cibench_dataset/``."""
+
+
+def spec(subset: str) -> DataSpec:
+    """The notebooks of one subset, in either root; the input files beside them are optional
+    (tasks missing theirs are counted as not scorable)."""
+    return DataSpec(
+        layouts=(Layout("evals", ROOTS[0], (subset,)), Layout("opencompass", ROOTS[1], (subset,))),
+        remote=remote("cibench"), items=73, license="Apache-2.0")
+
+
 @lru_cache(maxsize=8)
 def load_tasks(data_dir: Path, subset: str) -> tuple[Task, ...]:
-    root = data_dir / "cibench" / subset
+    found = spec(subset).locate(data_dir)
+    base = found[1] if found else data_dir / ROOTS[0]
+    root = base / subset
     paths = notebook_paths(root) if root.is_dir() else []
     if not paths:
-        raise DataError(
-            f"cibench: no task notebooks at {root}; put OpenCompass's cibench_dataset/{subset} "
-            "there (or set data_dir in evals.yaml / EVALS_DATA_DIR)")
-    datasources = data_dir / "cibench" / "datasources"
-    return tuple(build_task(p, root, datasources, "chinese" in subset) for p in paths)
+        name = "cibench_zh" if "chinese" in subset else "cibench_en"
+        raise MissingDataError(name, f"cibench: no task notebooks at {root}; put OpenCompass's "
+                               f"cibench_dataset there or run `evals data fetch -b {name}`")
+    return tuple(build_task(p, root, base / "datasources", "chinese" in subset) for p in paths)
 
 
 # ---------------------------------------------------------------- the agent protocol
@@ -728,6 +743,7 @@ def not_scorable_counts(data_dir: Path, subset: str) -> dict[str, int]:
 class _CIBench:
     name: str
     subset: str
+    data: DataSpec
     modes = (Mode.GEN,)
     default_shots = 0
 
@@ -749,12 +765,16 @@ class _CIBench:
                 f"missing: {counts['missing_files']}, packages missing: "
                 f"{counts['missing_packages']}, NLTK data missing: {counts['nltk_data']}); put "
                 "OpenCompass's cibench_dataset/datasources/data under "
-                f"{ctx.data_dir / 'cibench' / 'datasources' / 'data'}")
+                f"{self._base(ctx) / 'datasources' / 'data'}")
         return scorable
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        root = ctx.data_dir / "cibench" / self.subset
+        root = self._base(ctx) / self.subset
         return notebook_paths(root) if root.is_dir() else []
+
+    def _base(self, ctx: BenchmarkContext) -> Path:
+        found = self.data.locate(ctx.data_dir)
+        return found[1] if found else ctx.data_dir / ROOTS[0]
 
     def group(self, sample: Task) -> str:
         return sample.module
@@ -882,10 +902,12 @@ def _transcript(task: Task, steps: Sequence[Sequence[Turn]]) -> str:
 class CIBenchEN(_CIBench):
     name = "cibench_en"
     subset = "cibench_template"
+    data = spec(subset)
 
 
 @register
 class CIBenchZH(_CIBench):
     name = "cibench_zh"
     subset = "cibench_template_chinese"
+    data = spec(subset)
 

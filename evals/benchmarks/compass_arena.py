@@ -54,6 +54,7 @@ from evals.benchmarks._judged import (
     pairwise_score,
 )
 from evals.benchmarks.base import BenchmarkContext, register
+from evals.data_sources import DataSpec, Layout
 from evals.errors import DataError
 from evals.judging.judge import MODEL_FIRST
 from evals.records import (
@@ -329,12 +330,14 @@ def _item(row: dict[str, Any], subset: str, i: int, path: Path,
                      generator=base.generator)
 
 
+DATA = DataSpec(
+    layouts=(Layout("user", "compass_arena"),), remote=None, items=None, license="-",
+    manual=f"CompassArena's questions are internal to OpenCompass (no public download or hub "
+           f"copy): supply your own set at <data_dir>/compass_arena: {LAYOUT}")
+
+
 def _root(ctx: BenchmarkContext) -> Path:
-    root = ctx.data_dir / "compass_arena"
-    if not root.is_dir():
-        raise DataError(f"compass_arena: data not found at {root}; CompassArena's questions are "
-                        "internal to OpenCompass (no public download or hub copy), so supply "
-                        f"your own set there: {LAYOUT}")
+    root = DATA.require("compass_arena", ctx.data_dir)[1]
     unknown = sorted(p.name for p in root.glob("*.json") if p.stem not in SUBSETS)
     if unknown:
         raise DataError(f"compass_arena: {root / unknown[0]} is not a CompassArena subset; name "
@@ -347,6 +350,7 @@ def _root(ctx: BenchmarkContext) -> Path:
 @register
 class CompassArena(JudgedBenchmark):
     name = "compass_arena"
+    data = DATA
     modes = (Mode.GEN,)
     default_shots = 0
     metric = ArenaWinRate("win_rate")

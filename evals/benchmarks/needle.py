@@ -27,6 +27,7 @@ from typing import Any
 from evals.benchmarks._judged import JudgedBenchmark, answer_text, grade_score, judge_call
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, Metric
 from evals.config import REPO_ROOT
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.manifest import write_json
 from evals.needle.cells import NeedleCell, build_cells, score_cell
@@ -113,6 +114,9 @@ def _window(ctx: BenchmarkContext, name: str) -> int:
                     "evals.yaml")
 
 
+PG_ESSAYS = "niah_haystack/PaulGrahamEssays"
+
+
 class NeedleBenchmark:
     modes: tuple[Mode, ...] = (Mode.GEN,)
     default_shots = 0
@@ -121,6 +125,19 @@ class NeedleBenchmark:
     def __init__(self, name: str, path: Path) -> None:
         self.name = name
         self.path = path
+
+    @functools.cached_property
+    def data(self) -> DataSpec:
+        """The haystack the definition names (none for the Ancestral Trace Challenge); Paul
+        Graham's essays come pinned from gkamradt/LLMTest_NeedleInAHaystack."""
+        haystack = self.spec.haystack
+        if not haystack:
+            return DataSpec(layouts=(), remote=None, items=None, license="-")
+        pg = haystack == PG_ESSAYS
+        return DataSpec(layouts=(Layout("upstream", haystack),),
+                        remote=remote("niah") if pg else None, items=None,
+                        license="MIT (repo); essays (c) Paul Graham" if pg else "-",
+                        manual="" if pg else f"put the haystack at <data_dir>/{haystack}")
 
     @functools.cached_property
     def spec(self) -> NeedleTestSpec:
@@ -133,6 +150,8 @@ class NeedleBenchmark:
                             "tokenizer; give the model as a local folder, an embedded: name "
                             "or a hub id (not a served model name)")
         spec = self.spec
+        if self.data.layouts:
+            self.data.require(self.name, ctx.data_dir)
         if ctx.repeats:
             spec = spec.model_copy(update={"repeats": ctx.repeats})
         tok = _tokenizer(ctx.model_path)

@@ -60,6 +60,7 @@ from evals.benchmarks._teval_scoring import (
     score_rru,
 )
 from evals.benchmarks.base import BenchmarkContext, Metric, _mean_stderr, register
+from evals.data_sources import DataSpec, Layout, MissingDataError
 from evals.errors import ConfigError, DataError
 from evals.records import (
     ChatPrompt,
@@ -150,11 +151,20 @@ def _locate(name: str, ctx: BenchmarkContext, lang: str) -> tuple[Path, str]:
                 return folder, version
     missing = [f"{file_stem(s, 'v1', lang)}.json" for s in SUBSETS
                if not (folders[0] / f"{file_stem(s, 'v1', lang)}.json").is_file()]
-    raise DataError(
+    raise MissingDataError(name, (
         f"{name}: T-Eval data not found in {folders[0]} or {folders[1]} (missing "
-        f"{', '.join(missing)}); download T-Eval's data (github.com/open-compass/T-Eval, "
-        "HF lovesnowbest/T-Eval) and put the subset files there"
-    )
+        f"{', '.join(missing)}); {MANUAL}"))
+
+
+MANUAL = ("download T-Eval's data (github.com/open-compass/T-Eval, HF lovesnowbest/T-Eval; "
+          "OpenCompass's data/teval) and put the subset files under <data_dir>/teval/EN and ZH")
+
+
+def spec(lang: str) -> DataSpec:
+    probe = f"{file_stem(next(iter(SUBSETS)), 'v1', lang)}.json"
+    return DataSpec(layouts=(Layout("opencompass", f"teval/{lang.upper()}"),
+                             Layout("evals", "teval", (probe,))),
+                    remote=None, items=None, license="Apache-2.0 (code)", manual=MANUAL)
 
 
 def _messages(raw: Any, where: str) -> tuple[Message, ...]:
@@ -403,9 +413,11 @@ def _base(metric: str) -> str:
 class TEvalEN(TEval):
     name = "teval_en"
     lang = "en"
+    data = spec(lang)
 
 
 @register
 class TEvalZH(TEval):
     name = "teval_zh"
     lang = "zh"
+    data = spec(lang)
