@@ -430,7 +430,7 @@ def _print_dimensions(run_dir: Path) -> None:
     for col in ("dimension", "score", "benchmarks"):
         table.add_column(col, justify="right" if col == "score" else "left")
     for d in dims:
-        score = f"{d.value:.2f}" if d.value is not None else "— (missing " + ", ".join(d.missing) + ")"
+        score = f"{d.value:.2f}" if d.value is not None else "— (" + ", ".join(d.missing) + " not run)"
         members = ([f"{w:g} × {b}" for b, w in zip(d.benchmarks, d.weights, strict=True)]
                    if d.weights else list(d.benchmarks))
         table.add_row(d.name, score, ", ".join(members))

@@ -22,7 +22,7 @@ from evals.config import (
     load_config,
     load_suite,
 )
-from evals.data_sources import DataSpec, MissingDataError, files_under, verify
+from evals.data_sources import DataSpec, files_under, spec_of, verify
 from evals.errors import ConfigError, DataError, EvalsError
 from evals.records import Mode, ModelKind
 
@@ -44,6 +44,10 @@ class Status:
     license: str
     action: str
     """What to do: the fetch command for a missing set, the problem for a broken one."""
+    usable: bool = True
+    """False when the files are there but the loader refuses them (a data error) or their
+    checksum differs: ``status`` exits 1. A setting that keeps a set from running here (a
+    missing scorer dependency) is shown, but the data is fine."""
 
 
 @click.group()
@@ -67,14 +71,33 @@ def status(config_path: str, suites: tuple[str, ...], names: tuple[str, ...]) ->
     checksums, license, and for what is missing the command that gets it. Exit 0 only when
     every benchmark named is present."""
     config, config_dir = _config(config_path)
-    rows = [status_of(name, line, data_root(config, config_dir))
+    data_dir = data_root(config, config_dir)
+    rows = [status_of(name, line, data_dir)
             for name, line in _wanted(config, config_dir, suites, names)]
-    _print(rows)
+    out.print(f"data_dir: {data_dir}", highlight=False)
+    _print(rows, data_dir)
+    _closing(rows)
+    sys.exit(0 if all(r.present and r.usable for r in rows) else 1)
+
+
+def _closing(rows: Sequence[Status]) -> None:
+    """One line for the sets ``evals data fetch`` can get, one for those it cannot."""
+    broken = [r.benchmark for r in rows if r.present and not r.usable]
+    if broken:
+        console.print(f"broken (see above): {', '.join(broken)}; `evals data fetch` gets "
+                      "fetchable sets again", soft_wrap=True, highlight=False)
     missing = [r.benchmark for r in rows if not r.present]
-    if missing:
-        console.print(f"missing: {', '.join(missing)}; fetch with `evals data fetch "
-                      f"{' '.join('-b ' + m for m in missing)}`", soft_wrap=True)
-    sys.exit(0 if not missing and all(r.checksum != "mismatch" for r in rows) else 1)
+    fetchable = [m for m in missing if (spec := _spec(m)) is not None and spec.remote]
+    manual = [m for m in missing if m not in fetchable]
+    if fetchable:
+        console.print(f"missing: {', '.join(fetchable)}; get them with `evals data fetch "
+                      f"{' '.join('-b ' + m for m in fetchable)}`", soft_wrap=True,
+                      highlight=False)
+    if manual:
+        console.print(f"missing, by hand (see above): {', '.join(manual)}", soft_wrap=True,
+                      highlight=False)
+    if not missing and not broken:
+        console.print(f"all {len(rows)} present", highlight=False)
 
 
 @data.command(name="fetch")
@@ -170,20 +193,21 @@ def _wanted(config: EvalsConfig, config_dir: Path, suites: Sequence[str],
 
 
 def _spec(name: str) -> DataSpec | None:
-    from evals.benchmarks import BENCHMARKS
-
-    spec = getattr(BENCHMARKS.get(name), "data", None)
-    return spec if isinstance(spec, DataSpec) else None
+    return spec_of(name)
 
 
 def status_of(name: str, line: Any, data_dir: Path) -> Status:
     spec = _spec(name)
     if spec is None:
-        return Status(name, _loads(name, line, data_dir)[0] is not None, "-", "-", None, None,
-                      "unknown", "-", "no registry entry")
+        items, problem, broken = _loads(name, line, data_dir)
+        return Status(name, items is not None, "-", "-", items, None, "unknown", "-",
+                      problem or "no registry entry", usable=not broken)
     if not spec.layouts:
         return Status(name, True, "-", "-", None, None, "-", spec.license, "needs no data")
     found = spec.locate(data_dir)
+    if found is None and (items := _loads(name, line, data_dir)[0]) is not None:
+        return Status(name, True, "bundled", "", items, spec.items, "-", spec.license,
+                      "read from a copy an installed package ships (none under data_dir)")
     if found is None:
         from evals.data_sources import fetch_hint
 
@@ -191,40 +215,62 @@ def status_of(name: str, line: Any, data_dir: Path) -> Status:
                       fetch_hint(name, spec))
     layout, path = found
     verdict, bad = verify(data_dir, files_under([path]))
-    items, problem = _loads(name, line, data_dir)
+    items, problem, broken = _loads(name, line, data_dir)
     action = problem or (f"checksum mismatch: {', '.join(bad[:3])}" if bad else "")
-    return Status(name, items is not None, layout.name, str(path), items, spec.items, verdict,
-                  spec.license, action)
+    return Status(name, True, layout.name, str(path), items, spec.items, verdict, spec.license,
+                  action, usable=not broken and not bad)
 
 
-def _loads(name: str, line: Any, data_dir: Path) -> tuple[int | None, str]:
-    """Items the benchmark's own loader reads (None and why when it cannot)."""
+def _loads(name: str, line: Any, data_dir: Path) -> tuple[int | None, str, bool]:
+    """Items the benchmark's own loader reads, as a chat model and else as a base model (None
+    and why when it cannot), and whether the reason is the data itself."""
     from evals.benchmarks import BENCHMARKS
     from evals.benchmarks.base import BenchmarkContext
 
     bench = BENCHMARKS.get(name)
     mode = (Mode(line.mode) if line is not None and line.mode else bench.modes[0])
     shots = line.shots if line is not None and line.shots is not None else bench.default_shots
-    last: EvalsError | None = None
+    errors: list[EvalsError] = []
     for kind in (ModelKind.CHAT, ModelKind.BASE):
         try:
-            return len(bench.load(BenchmarkContext(data_dir, kind, mode, shots))), ""
-        except MissingDataError as err:
-            return None, str(err)
+            return len(bench.load(BenchmarkContext(data_dir, kind, mode, shots))), "", False
+        except DataError as err:  # MissingDataError too: a required file of the layout
+            return None, str(err), True
         except EvalsError as err:
-            last = err
-    return None, str(last)
+            errors.append(err)
+    return None, str(errors[0]), False
 
 
-def _print(rows: Sequence[Status]) -> None:
-    table = Table(title="data", show_lines=False)
-    for col in ("benchmark", "status", "layout", "items / expected", "checksum", "license",
-                "where / what to do"):
-        table.add_column(col, overflow="fold")
+def _print(rows: Sequence[Status], data_dir: Path) -> None:
+    """Short columns in the table, where each set was found relative to data_dir last; what
+    to do about a missing or broken set follows the table, one unwrapped line each, so paths
+    and commands copy whole from a narrow terminal. Piped, the table is not squeezed."""
+    wide = out if out.is_terminal else Console(soft_wrap=True, width=160)
+    table = Table(box=None, pad_edge=False)
+    for col in ("benchmark", "status", "items / expected", "checksum"):
+        table.add_column(col, no_wrap=True, min_width=len(col))
+    table.add_column("license", no_wrap=True, overflow="ellipsis", max_width=26)
+    table.add_column("found at (layout)", overflow="fold")
     for r in rows:
         items = "-" if r.items is None else f"{r.items}"
         expected = "?" if r.expected is None else f"{r.expected}"
-        state = "[green]present[/]" if r.present else "[red]missing[/]"
-        table.add_row(r.benchmark, state, r.layout, f"{items} / {expected}", r.checksum,
-                      r.license, r.action or r.path)
-    out.print(table)
+        state = ("[red]missing[/]" if not r.present else "[red]broken[/]" if not r.usable
+                 else "[yellow]present[/]" if r.action else "[green]present[/]")
+        where = (f"{_relative(r.path, data_dir)} ({r.layout})" if r.present and r.path else
+                 f"({r.layout})" if r.present else "-")
+        table.add_row(r.benchmark, state, f"{items} / {expected}", r.checksum, r.license, where)
+    wide.print(table)
+    for r in rows:
+        if r.action and r.action != "needs no data":
+            wide.print(f"{r.benchmark}: {r.action}", soft_wrap=True, highlight=False,
+                       markup=False)
+    sys.stdout.flush()  # before the closing lines on stderr
+
+
+def _relative(path: str, data_dir: Path) -> str:
+    if not path or path == "-":
+        return ""
+    try:
+        return str(Path(path).relative_to(data_dir))
+    except ValueError:
+        return path

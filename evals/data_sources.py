@@ -63,6 +63,9 @@ class RemoteFile:
     """Under ``data_dir``: where one of the benchmark's layouts reads it."""
     sha256: str | None = None
     size: int | None = None
+    blob: str | None = None
+    """The hub's git blob id (sha1) of a file kept in git rather than LFS: what a fetched
+    file is checked against when no sha256 is pinned for it."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,14 @@ class DataSpec:
         return found
 
 
+def spec_of(benchmark: str) -> DataSpec | None:
+    """The registered benchmark's ``DataSpec`` (None for a name without one)."""
+    from evals.benchmarks import BENCHMARKS
+
+    spec = getattr(BENCHMARKS.get(benchmark), "data", None)
+    return spec if isinstance(spec, DataSpec) else None
+
+
 def missing_message(benchmark: str, spec: DataSpec, data_dir: Path) -> str:
     where = " or ".join(str(data_dir / layout.root) for layout in spec.layouts[:2])
     return f"{benchmark}: data not found ({where}); {fetch_hint(benchmark, spec)}"
@@ -127,6 +138,15 @@ def fetch_hint(benchmark: str, spec: DataSpec) -> str:
         return spec.manual or "no public source to fetch from; put the files under data_dir"
     token = " (gated: accept its licence on the hub and set HF_TOKEN)" if spec.remote.gated else ""
     return f"run `evals data fetch -b {benchmark}`{token}"
+
+
+def git_blob_of(path: Path) -> str:
+    """git's object id of a file's bytes (sha1 of ``blob <size>\\0`` and the content)."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def sha256_of(path: Path) -> str:

@@ -11,6 +11,7 @@ instead of downloading anything.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import urllib.error
@@ -24,6 +25,7 @@ from evals.data_sources import (
     DataSpec,
     Remote,
     RemoteFile,
+    git_blob_of,
     known_checksums,
     record_fetched,
     sha256_of,
@@ -61,7 +63,7 @@ def fetch(benchmark: str, spec: DataSpec, data_dir: Path,
     downloaded, present, recorded = [], [], {}
     for file in wanted:
         dest = data_dir / file.dest
-        if dest.is_file() and (file.sha256 is None or sha256_of(dest) == file.sha256):
+        if dest.is_file() and _matches(dest, file):
             present.append(file.dest)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -69,10 +71,16 @@ def fetch(benchmark: str, spec: DataSpec, data_dir: Path,
             benchmark, remote, file, data_dir, progress)
         _accept(benchmark, got, dest, file)
         downloaded.append(file.dest)
-        if file.sha256 is not None and file.sha256 not in known_checksums().values():
-            recorded[file.dest] = file.sha256
+        if known_checksums().get(file.dest) is None:
+            recorded[file.dest] = file.sha256 or sha256_of(dest)
     record_fetched(data_dir, recorded)
     return Fetched(benchmark, tuple(downloaded), tuple(present))
+
+
+def _matches(path: Path, file: RemoteFile) -> bool:
+    if file.sha256 is not None:
+        return sha256_of(path) == file.sha256
+    return file.blob is None or git_blob_of(path) == file.blob
 
 
 def _hub_files(benchmark: str, remote: Remote) -> list[RemoteFile]:
@@ -103,7 +111,8 @@ def _hub_files(benchmark: str, remote: Remote) -> list[RemoteFile]:
         for f in matches:
             lfs_sha = f.lfs.sha256 if f.lfs is not None else None
             dest = spec.dest if spec.path == f.path else f"hub/{remote.repo}/{f.path}"
-            out.append(RemoteFile(f.path, dest, spec.sha256 or lfs_sha, f.size))
+            out.append(RemoteFile(f.path, dest, spec.sha256 or lfs_sha, f.size,
+                                  None if lfs_sha else f.blob_id))
     return out
 
 
@@ -113,15 +122,19 @@ def _gated(benchmark: str, remote: Remote) -> str:
 
 
 def _accept(benchmark: str, got: Path, dest: Path, file: RemoteFile) -> None:
-    """Into place only with the pinned checksum; otherwise kept aside and refused."""
-    if file.sha256 is not None:
+    """Into place only with the pinned checksum (the hub's git blob id for a file it keeps
+    in git, not LFS); otherwise kept aside and refused."""
+    kind, want, actual = "sha256", file.sha256, None
+    if want is not None:
         actual = sha256_of(got)
-        if actual != file.sha256:
-            rejected = dest.with_name(dest.name + ".rejected")
-            os.replace(got, rejected)
-            raise DataError(f"{benchmark}: {file.path} has sha256 {actual[:12]}..., the pinned "
-                            f"source says {file.sha256[:12]}...; kept aside as {rejected}, not "
-                            "used (a changed upstream or a corrupted download: fetch again)")
+    elif file.blob is not None:
+        kind, want, actual = "git blob id", file.blob, git_blob_of(got)
+    if want is not None and actual != want:
+        rejected = dest.with_name(dest.name + ".rejected")
+        os.replace(got, rejected)
+        raise DataError(f"{benchmark}: {file.path} has {kind} {str(actual)[:12]}..., the "
+                        f"pinned source says {want[:12]}...; kept aside as {rejected}, not "
+                        "used (a changed upstream or a corrupted download: fetch again)")
     os.replace(got, dest)
 
 
@@ -166,11 +179,14 @@ def _from_github(benchmark: str, remote: Remote, file: RemoteFile, data_dir: Pat
                     done += len(chunk)
                     if progress is not None:
                         progress(file.dest, done, total)
+        if total is not None and done < total:  # http.client reads a cut body as a short one
+            raise DataError(f"{benchmark}: {remote.url(file)}: the connection closed after "
+                            f"{done} of {total} bytes; run the same command again to resume")
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the part is already whole
             return part
         raise DataError(f"{benchmark}: {remote.url(file)}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise DataError(f"{benchmark}: {remote.url(file)}: {_reason(exc)}; run the same "
                         "command again to resume") from None
     return part
@@ -188,12 +204,15 @@ def _reason(exc: BaseException) -> str:
 
 def link_from(benchmark: str, spec: DataSpec, source: Path, data_dir: Path,
               copy: bool = False) -> list[str]:
-    """The first OpenCompass layout ``source`` (an OpenCompass ``data/`` folder) has, linked
-    (or copied) to the same relative path under ``data_dir``, where the loader reads that
-    layout. Returns what was placed; [] when ``source`` has no layout of this benchmark or
-    the path is taken already."""
-    for layout in spec.layouts:
-        if layout.name != "opencompass" or layout.found(source) is None:
+    """The first of the benchmark's layouts that ``source`` has (an OpenCompass ``data/``
+    folder, whose layouts are tried first, or another data_dir), linked (or copied) to the
+    same relative path under ``data_dir``, where the loader reads that layout. Several of
+    OpenCompass's paths are the upstream ones (``gsm8k/test.jsonl``, ``cmmlu/``), so every
+    layout counts. Returns what was placed; [] when ``source`` has no layout of this
+    benchmark or the path is taken already."""
+    ordered = sorted(spec.layouts, key=lambda layout: layout.name != "opencompass")
+    for layout in ordered:
+        if layout.found(source) is None:
             continue
         target = data_dir / layout.root
         if target.exists() or target.is_symlink():

@@ -41,7 +41,7 @@ from evals.config import (
     data_root,
     resolve_path,
 )
-from evals.data_sources import MissingDataError
+from evals.data_sources import MissingDataError, spec_of
 from evals.embedded import resolve_model_path
 from evals.engine import Engine, ProgressSink, ResponseCache
 from evals.errors import ConfigError, DataError
@@ -256,19 +256,24 @@ def plan_model(config: EvalsConfig, config_dir: Path, model: ModelSpec,
         for s in suites
     ]
     if not config.skip_missing:
-        _refuse_missing(plans)
+        _refuse_missing(plans, data_dir)
     return model_path, plans
 
 
-def _refuse_missing(plans: Sequence[PlannedSuite]) -> None:
-    """Every missing set at once, before the model loads, with the command that gets them."""
+def _refuse_missing(plans: Sequence[PlannedSuite], data_dir: Path) -> None:
+    """Every missing set at once, before the model loads: the data folder looked in, the
+    command that fetches those with a pinned source, and the sets a user gets by hand."""
     missing = list(dict.fromkeys(s.benchmark for p in plans for s in p.skipped))
     if not missing:
         return
     suites = ", ".join(p.suite.name for p in plans if p.skipped)
+    fetchable = [m for m in missing if (spec := spec_of(m)) is not None and spec.remote]
+    manual = [m for m in missing if m not in fetchable]
+    how = [f"get {', '.join(fetchable)} with `{fetch_command(fetchable)}`"] if fetchable else []
+    how += [f"{', '.join(manual)} by hand (no public source to fetch)"] if manual else []
     raise DataError(
-        f"data missing for {len(missing)} benchmark(s) of {suites}: {', '.join(missing)}; get "
-        f"them with `{fetch_command(missing)}` (see `evals data status`), or run the rest "
+        f"data missing under {data_dir} for {len(missing)} benchmark(s) of {suites}: "
+        f"{', '.join(missing)}; {'; '.join(how)} (see `evals data status`), or run the rest "
         "with `evals run --skip-missing`")
 
 
@@ -407,8 +412,10 @@ def _prompt_of(reqs: Sequence[Request]) -> str | list[dict[str, str]]:
 def dimension_scores(plan: PlannedSuite, results: Sequence[BenchmarkResult]
                      ) -> list[DimensionScore]:
     # a suite line's name, or its judged twin's ("single_needle_en_judge") when it ran so
+    skipped = {s.benchmark for s in plan.skipped}
+    ran = [line for line in plan.suite.benchmarks if line.name not in skipped]
     line_of = {pb.benchmark.name: line.name
-               for line, pb in zip(plan.suite.benchmarks, plan.benchmarks, strict=True)}
+               for line, pb in zip(ran, plan.benchmarks, strict=True)}
     by_name = {line_of.get(r.benchmark, r.benchmark): r.primary.value for r in results}
     out = []
     for name, members in plan.suite.dimensions.items():

@@ -80,7 +80,9 @@ def test_missing_data_names_benchmark_and_path(tmp_path: Path, capsys: pytest.Ca
     cfg = write_config(tmp_path, empty)
     code, err = _run(["run", "-c", str(cfg)], capsys)
     line = _one_line(err)
-    assert code == 2 and line.startswith("error: mmlu:") and str(empty / "mmlu") in line
+    assert code == 2 and line.startswith(f"error: data missing under {empty} for 3 benchmark(s)")
+    assert "mmlu, hellaswag, gsm8k;" in line
+    assert "`evals data fetch -b mmlu -b hellaswag -b gsm8k`" in line
 
 
 def test_bad_model_path(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -128,7 +128,8 @@ def test_not_scorable_tasks_are_counted_with_their_reasons() -> None:
 
 
 def test_missing_notebooks_and_base_models_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"no task notebooks at .*cibench_template_chinese; put .*evals data fetch -b cibench_zh"):
+    want = r"no task notebooks at .*cibench_template_chinese; put .*evals data fetch -b cibench_zh"
+    with pytest.raises(DataError, match=want):
         BENCHMARKS.get("cibench_zh").load(_ctx(tmp_path))
     with pytest.raises(ConfigError, match="chat models"):
         BENCHMARKS.get("cibench_en").load(_ctx(FIXTURE, ModelKind.BASE))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -243,37 +242,3 @@ def parquet_rows(root: Path, pattern: str) -> list[dict[str, Any]]:
     for f in files:
         rows += pq.read_table(f).to_pylist()
     return rows
-def hub_allowed() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True")
-
-
-def load_with_fallback(
-    benchmark: str,
-    ctx: BenchmarkContext,
-    relative: str | Sequence[str],
-    local: Callable[[Path], list[S]],
-    hub: Callable[[], list[S]],
-    hub_id: str,
-) -> list[S]:
-    """The first local path that exists; the Hugging Face hub when online; else one line.
-
-    ``relative`` may list several layouts (upstream and derived); ``local`` gets the one found.
-    """
-    candidates = [ctx.data_dir / r for r in ([relative] if isinstance(relative, str) else relative)]
-    for path in candidates:
-        if path.exists():
-            return local(path)
-    where = " or ".join(str(p) for p in candidates)
-    if hub_allowed():
-        try:
-            return hub()
-        except Exception as exc:  # the hub raises many types; all mean "not available"
-            raise DataError(
-                f"{benchmark}: data not found at {where} and hub dataset {hub_id} failed to "
-                f"load ({type(exc).__name__}); put the files there or set data_dir in "
-                "evals.yaml / EVALS_DATA_DIR"
-            ) from None
-    raise DataError(
-        f"{benchmark}: data not found at {where} (and HF_HUB_OFFLINE=1 blocks hub dataset "
-        f"{hub_id}); put the files there or set data_dir in evals.yaml / EVALS_DATA_DIR"
-    )

@@ -60,6 +60,7 @@ EXEMPLARS: tuple[Exemplar, ...] = (
 class GSM8KReact(ReactBenchmark[GSM8KItem]):
     name = "gsm8k_react"
     exemplars = EXEMPLARS
+    data = GSM8K.data
 
     def load(self, ctx: BenchmarkContext) -> list[GSM8KItem]:
         self.check(ctx)

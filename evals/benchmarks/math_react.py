@@ -80,6 +80,7 @@ def unwrap(final: str) -> str:
 class MATHReact(ReactBenchmark[MATHItem]):
     name = "math_react"
     exemplars = EXEMPLARS
+    data = HendrycksMATH.data
 
     def load(self, ctx: BenchmarkContext) -> list[MATHItem]:
         self.check(ctx)

@@ -134,6 +134,7 @@ class MathBenchReact(ReactBenchmark[MathBenchItem]):
     default_shots = 3
     metric = Figure15Score("accuracy", by_group=True)
     exemplars = EXEMPLARS[("cloze", "en")]
+    data = MathBench.data
 
     def load(self, ctx: BenchmarkContext) -> list[MathBenchItem]:
         self.check(ctx)
