@@ -146,6 +146,10 @@ def test_skip_missing_runs_the_rest_of_internlm2_base(
     code, out, _ = _cli(["index", str(tmp_path / "out")], capsys)
     for name in GONE:
         assert any(name in line and "not run" in line for line in out.splitlines()), name
+    html = tmp_path / "report.html"
+    code, _, err = _cli(["report", str(run), "-o", str(html), "--samples", "1"], capsys)
+    assert code == 0, err
+    assert f"base / internlm2_base: not run (data missing): {', '.join(GONE)}" in html.read_text()
 
 
 def test_a_missing_set_never_reaches_for_the_network(

@@ -272,6 +272,27 @@ def test_runs_without_results_are_noted_or_refused(root: Path, tmp_path: Path) -
         build_report([RunDir(started)])
 
 
+def test_a_benchmark_skipped_for_missing_data_shows_as_not_run(root: Path,
+                                                              tmp_path: Path) -> None:
+    """rlhf's run skipped winogrande (``--skip-missing``): its cell says so, sft's holds the
+    score, and the notes name the set."""
+    for name in ("sft", "rlhf"):
+        shutil.copytree(root / name / "tiny", tmp_path / name / "tiny")
+    res = tmp_path / "rlhf" / "tiny" / "results.json"
+    data = json.loads(res.read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["benchmark"] != "winogrande"]
+    data["skipped"] = [{"benchmark": "winogrande", "reason": "winogrande: data not found"}]
+    res.write_text(json.dumps(data))
+    report = build_report(find_runs([tmp_path]))
+    col = [c.key for c in report.columns].index("winogrande")
+    rows = {r.checkpoint.name: r for r in report.overview}
+    assert rows["rlhf"].scores[col] is None and rows["rlhf"].not_run[col]
+    assert rows["sft"].scores[col] is not None and not rows["sft"].not_run[col]
+    assert "rlhf / tiny: not run (data missing): winogrande" in report.notes
+    html = render_html(report)
+    assert 'title="in the suite, but its data was missing">not run</td>' in html
+
+
 def test_clashing_names_are_told_apart_by_suite() -> None:
     keys = _keys([("a", "base_suite", "mmlu"), ("a", "chat_suite", "mmlu"),
                   ("b", "chat_suite", "mmlu"), ("a", "base_suite", "gsm8k")])

@@ -95,6 +95,9 @@ class OverviewRow:
     checkpoint: CheckpointInfo
     dimensions: tuple[DimensionCell | None, ...]  # aligned with Report.dimensions
     scores: tuple[ScoreCell | None, ...]  # aligned with Report.columns
+    not_run: tuple[bool, ...] = ()
+    """Aligned with Report.columns: the benchmark was in this checkpoint's suite but did not
+    run (its data was missing, ``--skip-missing``)."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,8 @@ class _Builder:
             raise ConfigError(f"{', '.join(str(r.path) for r in runs) or '(none)'}: no run "
                               "with results.json; finish a run with 'evals run' first")
         self.runs = usable
+        self.notes += [f"{r.checkpoint.name} / {r.suite}: not run (data missing): "
+                       f"{', '.join(s.benchmark for s in r.skipped)}" for r in usable if r.skipped]
         self.checkpoints = _checkpoints(usable)
         self.order = {c.name: i for i, c in enumerate(self.checkpoints)}
         self.entries, self.columns = self._columns()
@@ -326,6 +331,8 @@ class _Builder:
         names = tuple(_ordered(k for _, k, _, _ in sorted(dims, key=lambda x: self.order[x[0]])))
         by_key = {(c, k): _dimension_cell(d, run) for c, k, d, run in dims}
         rows = []
+        skipped = {(run.checkpoint.name, name) for run in self.runs for s in run.skipped
+                   for name in (s.benchmark, f"{s.benchmark} [{run.suite}]")}
         for ckpt in self.checkpoints:
             scores = []
             for col in self.columns:
@@ -334,7 +341,8 @@ class _Builder:
                     e.result.primary.value, e.result.primary.stderr, e.result.n,
                     e.result.parse_failures))
             rows.append(OverviewRow(ckpt, tuple(by_key.get((ckpt.name, n)) for n in names),
-                                    tuple(scores)))
+                                    tuple(scores), tuple((ckpt.name, col.key) in skipped
+                                                         for col in self.columns)))
         return names, tuple(rows)
 
     # --- comparisons ---
