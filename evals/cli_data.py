@@ -84,8 +84,8 @@ def _closing(rows: Sequence[Status]) -> None:
     """One line for the sets ``evals data fetch`` can get, one for those it cannot."""
     broken = [r.benchmark for r in rows if r.present and not r.usable]
     if broken:
-        console.print(f"broken (see above): {', '.join(broken)}; `evals data fetch` gets "
-                      "fetchable sets again", soft_wrap=True, highlight=False)
+        console.print(f"present but not usable (see above): {', '.join(broken)}", soft_wrap=True,
+                      highlight=False)
     missing = [r.benchmark for r in rows if not r.present]
     fetchable = [m for m in missing if (spec := _spec(m)) is not None and spec.remote]
     manual = [m for m in missing if m not in fetchable]
@@ -230,15 +230,14 @@ def _loads(name: str, line: Any, data_dir: Path) -> tuple[int | None, str, bool]
     bench = BENCHMARKS.get(name)
     mode = (Mode(line.mode) if line is not None and line.mode else bench.modes[0])
     shots = line.shots if line is not None and line.shots is not None else bench.default_shots
-    errors: list[EvalsError] = []
     for kind in (ModelKind.CHAT, ModelKind.BASE):
         try:
             return len(bench.load(BenchmarkContext(data_dir, kind, mode, shots))), "", False
         except DataError as err:  # MissingDataError too: a required file of the layout
             return None, str(err), True
-        except EvalsError as err:
-            errors.append(err)
-    return None, str(errors[0]), False
+        except EvalsError:  # a setting of the run (model, scorer), not the data
+            continue
+    return None, "", False
 
 
 def _print(rows: Sequence[Status], data_dir: Path) -> None:
@@ -256,7 +255,8 @@ def _print(rows: Sequence[Status], data_dir: Path) -> None:
         expected = "?" if r.expected is None else f"{r.expected}"
         state = ("[red]missing[/]" if not r.present else "[red]broken[/]" if not r.usable
                  else "[yellow]present[/]" if r.action else "[green]present[/]")
-        where = (f"{_relative(r.path, data_dir)} ({r.layout})" if r.present and r.path else
+        where = (r.action if r.action == "needs no data" else
+                 f"{_relative(r.path, data_dir)} ({r.layout})" if r.present and r.path else
                  f"({r.layout})" if r.present else "-")
         table.add_row(r.benchmark, state, f"{items} / {expected}", r.checksum, r.license, where)
     wide.print(table)

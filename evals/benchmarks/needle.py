@@ -28,7 +28,7 @@ from evals.benchmarks._judged import JudgedBenchmark, answer_text, grade_score, 
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, Metric
 from evals.config import REPO_ROOT
 from evals.data_sources import DataSpec, Layout, remote
-from evals.errors import DataError
+from evals.errors import ConfigError, DataError
 from evals.manifest import write_json
 from evals.needle.cells import NeedleCell, build_cells, score_cell
 from evals.needle.heatmap import CellRecord, effective_length, save_heatmap
@@ -134,10 +134,14 @@ class NeedleBenchmark:
         if not haystack:
             return DataSpec(layouts=(), remote=None, items=None, license="-")
         pg = haystack == PG_ESSAYS
-        return DataSpec(layouts=(Layout("upstream", haystack),),
+        opencompass = haystack.startswith("needlebench/")
+        manual = (f"{haystack} ships in OpenCompass's data archive (data/{haystack}): `evals "
+                  "data fetch --from <OpenCompass data/>`, or give another haystack in the "
+                  "definition" if opencompass else f"put the haystack at <data_dir>/{haystack}")
+        return DataSpec(layouts=(Layout("opencompass" if opencompass else "upstream", haystack),),
                         remote=remote("niah") if pg else None, items=None,
                         license="MIT (repo); essays (c) Paul Graham" if pg else "-",
-                        manual="" if pg else f"put the haystack at <data_dir>/{haystack}")
+                        manual="" if pg else manual)
 
     @functools.cached_property
     def spec(self) -> NeedleTestSpec:
@@ -145,13 +149,13 @@ class NeedleBenchmark:
         return load_spec(self.path)
 
     def load(self, ctx: BenchmarkContext) -> list[NeedleSample]:
-        if not ctx.model_path:
-            raise DataError(f"{self.name}: needle contexts are sized with the model's own "
-                            "tokenizer; give the model as a local folder, an embedded: name "
-                            "or a hub id (not a served model name)")
-        spec = self.spec
         if self.data.layouts:
             self.data.require(self.name, ctx.data_dir)
+        if not ctx.model_path:
+            raise ConfigError(f"{self.name}: needle contexts are sized with the model's own "
+                              "tokenizer; give the model as a local folder, an embedded: name "
+                              "or a hub id (not a served model name)")
+        spec = self.spec
         if ctx.repeats:
             spec = spec.model_copy(update={"repeats": ctx.repeats})
         tok = _tokenizer(ctx.model_path)
