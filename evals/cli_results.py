@@ -21,8 +21,10 @@ from evals.config import (
 )
 from evals.errors import ConfigError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
+PIPE_WIDTH = 200
+"""Least width of tables written to a pipe or file (rich's default there is 80 columns)."""
 
 RUN_DIRS = click.argument("run_dirs", nargs=-1, required=True,
                           type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -41,9 +43,10 @@ def register(cli: click.Group) -> None:
               help="Index file (default: <first root>/index.sqlite).")
 @click.option("--benchmark", help="Only this benchmark.")
 @click.option("--checkpoint", help="Only this checkpoint.")
+@click.option("--suite", help="Only runs of this suite.")
 @click.option("--csv", "as_csv", is_flag=True, help="Long-format CSV on stdout.")
 def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark: str | None,
-          checkpoint: str | None, as_csv: bool) -> None:
+          checkpoint: str | None, suite: str | None, as_csv: bool) -> None:
     """Refresh the results index from run directories and print every score of every
     checkpoint (ROOTS: output dirs or run dirs; default: evals.yaml's output_dir)."""
     from evals.index import default_index_path, query_scores, refresh_index
@@ -56,7 +59,11 @@ def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark:
     stats = refresh_index(db, list(roots))
     console.print(f"index {db}: {stats.added} added, {stats.updated} updated, "
                   f"{stats.unchanged} unchanged, {stats.removed} removed")
-    rows = query_scores(db, benchmark=benchmark, checkpoint=checkpoint)
+    rows = query_scores(db, benchmark=benchmark, checkpoint=checkpoint, suite=suite)
+    if not rows and (benchmark or checkpoint or suite):
+        given = {"benchmark": benchmark, "checkpoint": checkpoint, "suite": suite}
+        console.print("no scores match " + ", ".join(f"{k} {v!r}" for k, v in given.items() if v)
+                      + " together", highlight=False)
     if as_csv:
         import csv
         import sys
@@ -70,13 +77,35 @@ def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark:
         return
     checkpoints = list(dict.fromkeys(r.checkpoint for r in rows))
     table = Table(title="primary scores (checkpoints in training order)")
-    table.add_column("benchmark")
+    # names (benchmark, checkpoint) fold onto a second line where space runs out, never cut
+    table.add_column("benchmark", overflow="fold")
     for c in checkpoints:
-        table.add_column(c, justify="right")
+        table.add_column(c, justify="right", overflow="fold")
     cells = {(r.benchmark, r.checkpoint): r for r in rows}
     for b in sorted({r.benchmark for r in rows}):
         table.add_row(b, *[_cell(cells.get((b, c))) for c in checkpoints])
-    out.print(table)
+    print_table(table)
+
+
+def stdout_console(*renderables: Table) -> Console:
+    """The console for stdout: the terminal's on a terminal; piped or redirected, one at
+    least PIPE_WIDTH wide and wide enough for every table given, so that no row wraps."""
+    if out.is_terminal:
+        return out
+    from rich.measure import Measurement
+
+    probe = Console(width=1_000_000)
+    widths = [Measurement.get(probe, probe.options, r).maximum for r in renderables]
+    return Console(width=max([PIPE_WIDTH, *widths]))
+
+
+def print_table(table: Table) -> None:
+    stdout_console(table).print(table)
+
+
+def echo_markdown(text: str) -> None:
+    """Markdown on stdout as written: no wrapping, markup or highlighting of any kind."""
+    click.echo(text, nl=not text.endswith("\n"))
 
 
 def _cell(row: object) -> str:
@@ -92,34 +121,41 @@ def _cell(row: object) -> str:
 @click.command()
 @click.argument("run_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
-              help="Also write the diff as markdown here.")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path, allow_dash=True),
+              help="Also write the diff as markdown here ('-': on stdout, instead of the "
+              "tables).")
 def diff(run_a: Path, run_b: Path, md_path: Path | None) -> None:
     """What differs between two runs (data, prompts, template, tokenizer, backend,
     sampling, judge, extractor code, versions) and how their scores moved."""
     from evals.diff import diff_runs, to_markdown
     from evals.rundir import RunDir
 
-    if md_path:
+    md_stdout = md_path == Path("-")
+    if md_path and not md_stdout:
         writable_file(md_path, "diff --markdown")
     d = diff_runs(RunDir(run_a), RunDir(run_b))
+    if md_stdout:
+        echo_markdown(to_markdown(d))
+        return
     scores = Table(title="scores (B − A)")
     for col in ("benchmark", "metric", "A", "B", "B − A"):
-        scores.add_column(col, justify="right" if col in ("A", "B", "B − A") else "left")
+        scores.add_column(col, justify="right" if col in ("A", "B", "B − A") else "left",
+                          overflow="fold")  # names fold where space runs out, never cut
     for s in d.scores:
         scores.add_row(s.benchmark, s.metric, *(f"{v:.2f}" if v is not None else "–"
                                                 for v in (s.a, s.b)),
                        f"{s.delta:+.2f}" if s.delta is not None else "–")
-    out.print(scores)
+    stdout = stdout_console(scores)  # not as wide as the differences: values run long
+    stdout.print(scores)
     if not d.differences:
-        out.print("no differences in model, data, prompts, template, settings or code")
+        stdout.print("no differences in model, data, prompts, template, settings or code")
     else:
         table = Table(title="what differs")
         for col in ("scope", "field", "A", "B"):
             table.add_column(col, overflow="fold")
         for x in d.differences:
             table.add_row(x.scope, x.field, x.a, x.b)
-        out.print(table)
+        stdout.print(table)
     if md_path:
         md_path.write_text(to_markdown(d), encoding="utf-8")
         console.print(f"markdown: {md_path}")
@@ -144,16 +180,18 @@ def gate_config(config_path: str) -> GateConfig:
               type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--margin", type=float, help="Default non-inferiority margin in points "
               "(overrides evals.yaml's gate.default_margin).")
-@click.option("--strict", is_flag=True, help="Fail benchmarks whose non-inferiority is not "
-              "shown, not only those with a regression shown.")
+@click.option("--strict/--lenient", default=None, help="--strict (the default) also fails "
+              "benchmarks whose non-inferiority is not shown (underpowered or inconclusive); "
+              "--lenient fails only shown regressions. Overrides evals.yaml's gate.strict.")
 @click.option("--markdown", "md_path", type=click.Path(path_type=Path),
               help="Write the summary here (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path),
               help="Write JUnit XML here for CI test reports.")
-def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None, strict: bool,
-         md_path: Path | None, junit_path: Path | None) -> None:
+def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None,
+         strict: bool | None, md_path: Path | None, junit_path: Path | None) -> None:
     """Regression gate: paired per-sample tests of CANDIDATE against BASELINE on every
-    benchmark, with non-inferiority margins. Exit 0 pass, 1 regression, 2 bad input."""
+    benchmark, with non-inferiority margins. Exit 0 pass, 1 failed (a regression, or unless
+    --lenient a benchmark too small for its margin or inconclusive), 2 bad input."""
     from evals import gate as gating
     from evals.rundir import RunDir
 
@@ -164,11 +202,11 @@ def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None
     updates: dict[str, object] = {}
     if margin is not None:
         updates["default_margin"] = margin
-    if strict:
-        updates["strict"] = True
+    if strict is not None:
+        updates["strict"] = strict
     report = gating.gate(RunDir(baseline), RunDir(candidate), cfg.model_copy(update=updates))
     summary = gating.to_markdown(report)
-    out.print(summary, markup=False, highlight=False)
+    echo_markdown(summary)
     if md_path:
         with md_path.open("a", encoding="utf-8") as f:  # job summaries are appended to
             f.write(summary)
@@ -191,7 +229,7 @@ def leaderboard(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool) -> None:
 
     writable_dir(out_dir, "leaderboard -o")
     tables = build_tables(find_runs(list(run_dirs)), paper=paper)
-    out.print(to_markdown(tables), markup=False, highlight=False)
+    echo_markdown(to_markdown(tables))
     for path in write_leaderboard(tables, out_dir):
         console.print(f"wrote {path}")
 

@@ -114,14 +114,14 @@ def to_markdown(d: RunDiff) -> str:
     lines = [f"# evals diff\n\nA: `{d.a.path}`  \nB: `{d.b.path}`\n", "## Scores\n",
              "| benchmark | metric | A | B | B − A |", "|---|---|---:|---:|---:|"]
     for s in d.scores:
-        lines.append(f"| {s.benchmark} | {s.metric} | {_num(s.a)} | {_num(s.b)} | "
+        lines.append(f"| {_cell(s.benchmark, None)} | {_cell(s.metric, None)} | {_num(s.a)} | {_num(s.b)} | "
                      f"{_num(s.delta, signed=True)} |")
     lines += ["", "## What differs\n"]
     if not d.differences:
         lines.append("Nothing: same model, data, prompts, template, settings and code.")
     else:
         lines += ["| scope | field | A | B |", "|---|---|---|---|"]
-        lines += [f"| {x.scope} | {x.field} | {_cell(x.a)} | {_cell(x.b)} |"
+        lines += [f"| {_cell(x.scope, None)} | {_cell(x.field, None)} | {_cell(x.a)} | {_cell(x.b)} |"
                   for x in d.differences]
     return "\n".join(lines) + "\n"
 
@@ -132,6 +132,7 @@ def _num(v: float | None, signed: bool = False) -> str:
     return f"{v:+.2f}" if signed else f"{v:.2f}"
 
 
-def _cell(text: str, width: int = 80) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _cell(text: str, width: int | None = 80) -> str:
+    """A table cell on one line; values (not names: ``width=None``) cut at ``width``."""
+    text = text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"

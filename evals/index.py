@@ -142,23 +142,29 @@ def _insert(conn: sqlite3.Connection, run: RunDir, key: str, stamp: str) -> None
 
 
 def query_scores(db: Path, *, benchmark: str | None = None, checkpoint: str | None = None,
-                 primary_only: bool = True) -> list[ScoreRow]:
-    """Scores in training order (stage, then step / tokens seen, then name)."""
+                 suite: str | None = None, primary_only: bool = True) -> list[ScoreRow]:
+    """Scores in training order (stage, then step / tokens seen, then name). A filter naming
+    a benchmark, checkpoint or suite the index does not hold is a ConfigError with the
+    closest indexed name, not an empty answer."""
     if not db.is_file():
         raise ConfigError(f"{db}: no index yet; run 'evals index' (or 'evals run') first")
+    filters = (("benchmark", "s.benchmark", "scores", benchmark),
+               ("checkpoint", "r.checkpoint", "runs", checkpoint),
+               ("suite", "r.suite", "runs", suite))
     where, args = ["1 = 1"], []
-    if benchmark:
-        where.append("s.benchmark = ?")
-        args.append(benchmark)
-    if checkpoint:
-        where.append("r.checkpoint = ?")
-        args.append(checkpoint)
+    for _, column, _, value in filters:
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
     if primary_only:
         where.append("s.is_primary = 1")
     sql = ("SELECT r.checkpoint, r.kind, r.stage, r.step, r.tokens_seen, r.suite, s.benchmark, "
            "s.metric, s.is_primary, s.value, s.stderr, s.n, r.run_dir FROM scores s JOIN runs r "
            f"USING (run_dir) WHERE {' AND '.join(where)}")
     with _connect(db) as conn:
+        for what, column, table, value in filters:
+            if value:
+                _check_known(conn, db, what, column.split(".")[1], table, value)
         rows = [ScoreRow(checkpoint=c, kind=k, stage=st, step=sp, tokens_seen=t, suite=su,
                          benchmark=b, metric=m, primary=bool(p), value=v, stderr=e, n=n,
                          run_dir=rd)
@@ -166,3 +172,24 @@ def query_scores(db: Path, *, benchmark: str | None = None, checkpoint: str | No
     return sorted(rows, key=lambda r: (training_order(r.stage, r.step, r.tokens_seen, r.checkpoint),
                                        r.benchmark, not r.primary, r.metric))
 
+
+
+def _check_known(conn: sqlite3.Connection, db: Path, what: str, column: str, table: str,
+                 value: str) -> None:
+    """Raise a one-line ConfigError, with a did-you-mean, when no run in the index has
+    ``value`` as its ``what`` (benchmark, checkpoint or suite)."""
+    import difflib
+
+    sql = f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1"
+    if conn.execute(sql, (value,)).fetchone() is not None:
+        return
+    known = sorted(str(v) for (v,) in conn.execute(
+        f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"))
+    if not known:
+        raise ConfigError(f"no {what} {value!r} in the index {db}: it holds no {what} yet "
+                          "(no run under the folders given has finished one)")
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1)
+    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    shown = ", ".join(known[:20]) + (f", … ({len(known) - 20} more)" if len(known) > 20 else "")
+    raise ConfigError(f"no {what} {value!r} in the index {db}{hint} (indexed: {shown})")

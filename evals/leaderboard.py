@@ -383,7 +383,8 @@ def to_markdown(tables: Sequence[LeaderTable]) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A table cell: a pipe escaped, a line break a space (either would split the row)."""
+    return " ".join(text.replace("|", "\\|").splitlines())
 
 
 def to_csv(table: LeaderTable) -> str:

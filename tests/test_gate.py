@@ -1,5 +1,10 @@
 """The regression gate on run directories made by the scripted mock (a baseline and planted
-candidates whose changes are exact), and the paired statistics it rests on."""
+candidates whose changes are exact), and the paired statistics it rests on.
+
+The gate is strict by default: a benchmark whose margin is below what its n can detect
+("underpowered") or whose interval reaches past the margin ("inconclusive") fails it. The
+12-item hellaswag set of these runs is always underpowered at a 1-point margin (MDE 37.83),
+so tests about gsm8k give it a 40-point margin where they need the gate to exit 0."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
+import scipy.stats as st
 
 from evals.backends.mock import MockBackend, default_generate
 from evals.config import EvalsConfig, GateConfig, ModelSpec, RunnerConfig, SuiteSpec
@@ -20,9 +26,13 @@ from evals.gate import exit_code, gate, pair_samples, to_junit, to_markdown
 from evals.records import ChatPrompt, GenerateRequest, ModelKind
 from evals.rundir import RunDir
 from evals.runner import run_model
-from evals.stats import compare
+from evals.stats import POWER, compare
 
 N_GSM8K = 80
+N_SMALL = 20
+"""The small-n runs: what a CI job on a quick slice gates."""
+Z = float(st.norm.ppf(0.95) + st.norm.ppf(POWER))
+"""The MDE's z at the default alpha (0.05, one-sided) and 80% power."""
 Policy = Callable[[int], str]
 """sample id -> "right" | "wrong" | "none" (a reply without any number)."""
 
@@ -52,9 +62,9 @@ def _script(answers: dict[str, tuple[int, str]], policy: Policy
 
 
 def _run(root: Path, data_dir: Path, name: str, policy: Policy,
-         benchmarks: tuple[str, ...] = ("gsm8k", "hellaswag")) -> RunDir:
+         benchmarks: tuple[str, ...] = ("gsm8k", "hellaswag"), n_gsm8k: int = N_GSM8K) -> RunDir:
     answers = _gsm8k_answers(data_dir)
-    limits = {"gsm8k": N_GSM8K, "hellaswag": 12}
+    limits = {"gsm8k": n_gsm8k, "hellaswag": 12}
     suite = SuiteSpec.model_validate({"name": "gate", "benchmarks": [
         {"name": b, "limit": limits[b], "shots": 0 if b == "hellaswag" else 4}
         for b in benchmarks]})
@@ -104,15 +114,17 @@ def runs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     )
 
 
-def _gsm8k_ids(root: Path, data_dir: Path) -> list[str]:
+def _gsm8k_ids(root: Path, data_dir: Path, n: int = N_GSM8K) -> list[str]:
     """The ids the suite's fixed-seed slice selects (a throwaway run with any answers)."""
-    probe = _run(root, data_dir, "probe", lambda i: "wrong", benchmarks=("gsm8k",))
+    probe = _run(root, data_dir, "probe", lambda i: "wrong", benchmarks=("gsm8k",), n_gsm8k=n)
     ids = [s.sample_id for s in probe.predictions("gsm8k")]
     shutil.rmtree(probe.path.parent.parent)
     return ids
 
 
 CFG = GateConfig()
+HELLA_40 = {"hellaswag": 40.0}
+"""A margin above hellaswag's MDE at 12 items (37.83): lets it pass when identical."""
 
 
 def test_planted_regression_is_caught(runs: Runs) -> None:
@@ -125,47 +137,70 @@ def test_planted_regression_is_caught(runs: Runs) -> None:
     assert gsm.score.delta == pytest.approx(-100 * 18 / N_GSM8K)  # 18 of 60 right items lost
     assert gsm.score.ci_high < -CFG.default_margin and gsm.score.p_regression < CFG.alpha
     assert not gsm.parse.failed
-    assert hella.verdict == "pass" and hella.score is not None and hella.score.delta == 0.0
+    # identical hellaswag answers, but 12 items cannot see a 1-point drop: underpowered
+    assert hella.verdict == "underpowered" and hella.score is not None
+    assert hella.score.delta == 0.0 and hella.margin_below_mde
     assert report.verdict == "regression" and exit_code(report) == 1
 
     md = to_markdown(report)
-    assert md.startswith("## evals gate: REGRESSION")
+    assert md.startswith("## evals gate: REGRESSION (exit 1)\n")
     assert "`base`" in md and "`regressed`" in md
     assert "| gsm8k | regression | mcnemar | 80 | 75.00 | 52.50 | -22.50 [" in md
-    assert "| hellaswag | pass |" in md
+    assert "| hellaswag | underpowered |" in md
+    assert "\n- gsm8k: regression: a drop beyond its 1-point margin is shown (delta -22.50 [" in md
 
     suite = ET.fromstring(to_junit(report)).find("testsuite")
     assert suite is not None and suite.get("name") == "evals-gate"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "2", "0")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     failure = cases["gsm8k"].find("failure")
-    assert failure is not None and "delta -22.50" in failure.get("message", "")
-    assert cases["hellaswag"].find("failure") is None
+    assert failure is not None and failure.get("type") == "regression"
+    assert "delta -22.50" in failure.get("message", "")
+    hella_failure = cases["hellaswag"].find("failure")
+    assert hella_failure is not None and hella_failure.get("type") == "underpowered"
+    # with a margin its 12 items can see, hellaswag passes and only the regression fails
+    fair = gate(runs.baseline, runs.regressed, GateConfig(margins=HELLA_40))
+    assert [r.verdict for r in fair.rows] == ["regression", "pass"] and exit_code(fair) == 1
+    suite = ET.fromstring(to_junit(fair)).find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
 
 
-def test_noise_level_change_is_not_flagged(runs: Runs) -> None:
+def test_noise_level_change_is_no_regression_but_underpowered(runs: Runs) -> None:
     report = gate(runs.baseline, runs.noise, CFG)
     gsm = report.rows[0]
     assert gsm.score is not None and gsm.score.delta == 0.0
     assert gsm.score.p_change == 1.0 and not gsm.score.regression
-    # 80 items cannot show non-inferiority within 1 point: inconclusive, which passes...
-    assert gsm.verdict == "inconclusive" and gsm.margin_below_mde
-    assert exit_code(report) == 0
-    assert "Margins below the minimum detectable effect" in to_markdown(report)
+    # 2 lost and 2 won of 80: sd of the differences sqrt(4/79), MDE far above 1 point
+    assert gsm.score.mde == pytest.approx(100 * Z * math.sqrt(4 / 79) / math.sqrt(N_GSM8K))
+    assert gsm.score.mde == pytest.approx(6.26, abs=0.01)
+    # 80 items cannot show non-inferiority within 1 point: underpowered, which fails by
+    # default (before the strict default this was "inconclusive" with exit 0)...
+    assert gsm.verdict == "underpowered" and gsm.margin_below_mde
+    assert report.verdict == "underpowered" and exit_code(report) == 1
+    md = to_markdown(report)
+    assert md.startswith("## evals gate: UNDERPOWERED (exit 1)\n")
+    assert ("- gsm8k: underpowered, fails (strict, the default): n=80 items can only detect a "
+            "drop of 6.26 points (MDE, 80% power), more than its 1-point margin") in md
     suite = ET.fromstring(to_junit(report)).find("testsuite")
-    assert suite is not None and (suite.get("failures"), suite.get("skipped")) == ("0", "1")
-    # ...unless strict
-    strict = gate(runs.baseline, runs.noise, GateConfig(strict=True))
-    assert exit_code(strict) == 1
-    suite = ET.fromstring(to_junit(strict)).find("testsuite")
-    assert suite is not None and suite.get("failures") == "1"
+    assert suite is not None and (suite.get("failures"), suite.get("skipped")) == ("2", "0")
+    # ...and only reported under the lenient opt-out
+    lenient = gate(runs.baseline, runs.noise, GateConfig(strict=False))
+    assert [r.verdict for r in lenient.rows] == ["underpowered", "underpowered"]
+    assert exit_code(lenient) == 0
+    assert to_markdown(lenient).startswith("## evals gate: UNDERPOWERED (exit 0)\n")
+    assert "- gsm8k: underpowered, not failing (gate.strict: false): n=80" in to_markdown(lenient)
+    suite = ET.fromstring(to_junit(lenient)).find("testsuite")
+    assert suite is not None and (suite.get("failures"), suite.get("skipped")) == ("0", "2")
 
 
 def test_a_margin_wider_than_the_noise_passes_it(runs: Runs) -> None:
-    report = gate(runs.baseline, runs.noise, GateConfig(default_margin=8.0, strict=True))
+    # 8 points is above gsm8k's MDE at 80 items (6.26): enough items for it, and shown
+    report = gate(runs.baseline, runs.noise, GateConfig(default_margin=8.0, margins=HELLA_40))
+    assert report.strict  # the default
     assert [r.verdict for r in report.rows] == ["pass", "pass"]
     assert exit_code(report) == 0
-    assert "## evals gate: PASS" in to_markdown(report)
+    md = to_markdown(report)
+    assert md.startswith("## evals gate: PASS (exit 0)\n") and "Why:" not in md
 
 
 def test_extraction_failure_spike_is_caught(runs: Runs) -> None:
@@ -185,13 +220,13 @@ def test_benchmark_missing_in_candidate_is_bad_input(runs: Runs) -> None:
     report = gate(runs.baseline, runs.no_gsm8k, CFG)
     gsm, hella = report.rows
     assert gsm.verdict == "missing" and gsm.score is None and "not in the candidate" in gsm.note
-    assert hella.verdict == "pass"
+    assert hella.verdict == "underpowered"  # failing too, but bad input decides the code
     assert report.verdict == "bad input" and exit_code(report) == 2
     suite = ET.fromstring(to_junit(report)).find("testsuite")
     assert suite is not None and suite.get("errors") == "1"
     assert "| gsm8k | missing |" in to_markdown(report)
     # the other way round, the candidate's extra benchmark is listed, not gated
-    reverse = gate(runs.no_gsm8k, runs.baseline, CFG)
+    reverse = gate(runs.no_gsm8k, runs.baseline, GateConfig(margins=HELLA_40))
     assert reverse.new_benchmarks == ("gsm8k",) and exit_code(reverse) == 0
 
 
@@ -220,10 +255,221 @@ def test_margins_from_the_config_are_honoured(runs: Runs) -> None:
     # the planted drop is 22.5 points, its interval about [-30, -15]
     wide = gate(runs.baseline, runs.regressed, GateConfig(margins={"gsm8k": 40.0}))
     assert wide.rows[0].margin == 40.0 and wide.rows[1].margin == CFG.default_margin
-    assert wide.rows[0].verdict == "pass" and exit_code(wide) == 0
-    mid = gate(runs.baseline, runs.regressed, GateConfig(margins={"gsm8k": 25.0}))
-    assert mid.rows[0].verdict == "inconclusive" and exit_code(mid) == 0
-    assert "| 25.00 |" in to_markdown(mid)
+    assert wide.rows[0].verdict == "pass"
+    assert wide.rows[1].verdict == "underpowered" and exit_code(wide) == 1  # hellaswag at 1
+    wide = gate(runs.baseline, runs.regressed, GateConfig(margins={"gsm8k": 40.0, **HELLA_40}))
+    assert exit_code(wide) == 0
+    # 25 points is above the MDE, but the interval reaches past it: inconclusive, which
+    # fails by default (it exited 0 before the strict default) and passes when lenient
+    mid = gate(runs.baseline, runs.regressed, GateConfig(margins={"gsm8k": 25.0, **HELLA_40}))
+    gsm = mid.rows[0]
+    assert gsm.verdict == "inconclusive" and not gsm.margin_below_mde and exit_code(mid) == 1
+    assert gsm.score is not None and gsm.score.ci_low < -25.0 < gsm.score.delta
+    md = to_markdown(mid)
+    assert "| 25.00 |" in md
+    assert (f"- gsm8k: inconclusive, fails (strict, the default): no regression shown, but the "
+            f"interval reaches {gsm.score.ci_low:+.2f}, past its 25-point margin") in md
+    assert (f"A pass needs more items, or a margin of at least {math.ceil(-gsm.score.ci_low)} "
+            "for it") in md
+    lenient = gate(runs.baseline, runs.regressed,
+                   GateConfig(margins={"gsm8k": 25.0, **HELLA_40}, strict=False))
+    assert exit_code(lenient) == 0
+
+
+# ---------------------------------------------------------------------------- small and large n
+
+
+@dataclass(frozen=True)
+class Small:
+    """gsm8k only, 20 items, 15 of them right (75%)."""
+
+    baseline: RunDir
+    same: RunDir
+    """An identical rerun."""
+    drop: RunDir
+    """Loses 2 of the 15 right items and wins none: a 10-point drop."""
+
+
+@pytest.fixture(scope="module")
+def small(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Small:
+    root = tmp_path_factory.mktemp("gate20")
+    ids = sorted(int(i) for i in _gsm8k_ids(root, data_dir, N_SMALL))
+    right = frozenset(i for k, i in enumerate(ids) if k % 4)  # 15 of 20
+    lost = frozenset(sorted(right)[:2])
+
+    def run(name: str, keep: frozenset[int]) -> RunDir:
+        return _run(root, data_dir, name, lambda i: "right" if i in keep else "wrong",
+                    benchmarks=("gsm8k",), n_gsm8k=N_SMALL)
+
+    return Small(run("base20", right), run("same20", right), run("drop20", right - lost))
+
+
+SAME_20_WHY = (
+    "gsm8k: underpowered, fails (strict, the default): n=20 items can only detect a drop of "
+    "34.05 points (MDE, 80% power), more than its 1-point margin, so a drop of the margin's "
+    "size would likely go unseen (delta +0.00 [+0.00, +0.00]). Enough power needs about 23,185 "
+    "items at this spread, or a margin of at least 35 for it (gate.margins: {gsm8k: 35} in "
+    "evals.yaml); or set gate.strict: false to report it without failing.")
+
+
+def test_identical_runs_at_n20_fail_as_underpowered_by_default(small: Small) -> None:
+    report = gate(small.baseline, small.same, CFG)
+    (gsm,) = report.rows
+    s = gsm.score
+    assert s is not None
+    assert (s.method, gsm.n, s.baseline, s.candidate, s.delta) == ("mcnemar", 20, 75.0, 75.0, 0.0)
+    # no item disagrees: an interval of zero width, which used to read as a pass
+    assert (s.ci_low, s.ci_high, s.p_regression) == (0.0, 0.0, 1.0)
+    # with no disagreement seen, the sd of independent outcomes at 75%: sqrt(2 * 0.75 * 0.25)
+    assert s.mde == pytest.approx(100 * Z * math.sqrt(0.375) / math.sqrt(N_SMALL))
+    assert round(s.mde, 2) == 34.05
+    assert math.ceil(N_SMALL * s.mde**2) == 23_185  # items for an MDE of 1 point
+    assert gsm.verdict == "underpowered" and report.verdict == "underpowered"
+    assert exit_code(report) == 1
+    assert gsm.explain(report.strict) == SAME_20_WHY
+
+    md = to_markdown(report)
+    assert md.startswith("## evals gate: UNDERPOWERED (exit 1)\n")
+    assert ("| gsm8k | underpowered | mcnemar | 20 | 75.00 | 75.00 | +0.00 [+0.00, +0.00] | "
+            "1.000 | 1.00 | 34.05 |") in md
+    assert f"\nWhy:\n\n- {SAME_20_WHY}\n" in md
+    suite = ET.fromstring(to_junit(report)).find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("1", "0", "0")
+    failure = suite.find("testcase[@name='gsm8k']/failure")
+    assert failure is not None and failure.get("type") == "underpowered"
+    assert failure.get("message") == SAME_20_WHY
+
+    # the lenient opt-out (gate.strict: false): reported, not failing
+    lenient = gate(small.baseline, small.same, GateConfig(strict=False))
+    assert lenient.rows[0].verdict == "underpowered" and exit_code(lenient) == 0
+    md = to_markdown(lenient)
+    assert md.startswith("## evals gate: UNDERPOWERED (exit 0)\n")
+    assert ("- gsm8k: underpowered, not failing (gate.strict: false): n=20 items can only detect "
+            "a drop of 34.05 points") in md
+    assert md.rstrip().endswith("(gate.margins: {gsm8k: 35} in evals.yaml).")
+    suite = ET.fromstring(to_junit(lenient)).find("testsuite")
+    assert suite is not None and (suite.get("failures"), suite.get("skipped")) == ("0", "1")
+
+    # a margin 20 items can see (35 > 34.05) passes under the strict default
+    fair = gate(small.baseline, small.same, GateConfig(margins={"gsm8k": 35.0}))
+    assert fair.rows[0].verdict == "pass" and exit_code(fair) == 0
+
+
+def test_ten_point_drop_at_n20_exits_1_by_default(small: Small, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from evals.cli import main
+
+    report = gate(small.baseline, small.drop, CFG)
+    (gsm,) = report.rows
+    s = gsm.score
+    assert s is not None
+    assert (gsm.n, s.baseline, s.candidate) == (20, 75.0, 65.0)
+    assert s.delta == pytest.approx(-10.0)
+    # 2 lost, none won: no drop is *shown* (exact one-sided McNemar p = 1/4)...
+    assert s.p_regression == pytest.approx(0.25) and not s.regression
+    half = 100 * float(st.norm.ppf(0.95)) * math.sqrt(2 - 2**2 / N_SMALL) / N_SMALL
+    assert (s.ci_low, s.ci_high) == (pytest.approx(-10 - half), pytest.approx(-10 + half))
+    assert (round(s.ci_low, 2), round(s.ci_high, 2)) == (-21.03, 1.03)
+    # sd of the differences: 2 of -1 and 18 of 0, sqrt(1.8 / 19)
+    assert s.mde == pytest.approx(100 * Z * math.sqrt(1.8 / 19) / math.sqrt(N_SMALL))
+    assert round(s.mde, 2) == 17.11
+    # ...but 20 items cannot see a 1-point drop: underpowered, exit 1 (it was "inconclusive"
+    # with exit 0 before the strict default)
+    assert gsm.verdict == "underpowered" and exit_code(report) == 1
+    why = ("gsm8k: underpowered, fails (strict, the default): n=20 items can only detect a "
+           "drop of 17.11 points (MDE, 80% power), more than its 1-point margin, so a drop of "
+           "the margin's size would likely go unseen (delta -10.00 [-21.03, +1.03]). Enough "
+           "power needs about 5,858 items at this spread, or a margin of at least 18 for it "
+           "(gate.margins: {gsm8k: 18} in evals.yaml); or set gate.strict: false to report it "
+           "without failing.")
+    assert gsm.explain(True) == why
+    # the old lenient behaviour, on request only
+    assert exit_code(gate(small.baseline, small.drop, GateConfig(strict=False))) == 0
+    # a margin the 20 items can see does not let the drop through: its interval reaches -21.03
+    wider = gate(small.baseline, small.drop, GateConfig(margins={"gsm8k": 18.0}))
+    assert wider.rows[0].verdict == "inconclusive" and exit_code(wider) == 1
+    assert "A pass needs more items, or a margin of at least 22 for it" in to_markdown(wider)
+    # a margin beyond the whole interval accepts a 10-point drop, as asked
+    assert exit_code(gate(small.baseline, small.drop, GateConfig(margins={"gsm8k": 22.0}))) == 0
+
+    # the command: evals.yaml without gate options fails it; gate.strict: false does not
+    def run(config: Path, *extra: str) -> int:
+        with pytest.raises(SystemExit) as exc:
+            main(["gate", "-c", str(config), "--baseline", str(small.baseline.path),
+                  "--candidate", str(small.drop.path), *extra])
+        return int(exc.value.code or 0)
+
+    plain, lenient = tmp_path / "plain.yaml", tmp_path / "lenient.yaml"
+    plain.write_text("models: [{name: m, path: mock}]\n")
+    lenient.write_text("models: [{name: m, path: mock}]\ngate: {strict: false}\n")
+    summary, junit = tmp_path / "summary.md", tmp_path / "gate.xml"
+    capsys.readouterr()
+    assert run(plain, "--markdown", str(summary), "--junit", str(junit)) == 1
+    out = capsys.readouterr().out
+    # stdout is the markdown as written: the why line whole, not wrapped at 80 columns
+    assert out.startswith("## evals gate: UNDERPOWERED (exit 1)\n") and f"\n- {why}\n" in out
+    assert summary.read_text() == out
+    failure = ET.parse(junit).getroot().find(".//testcase[@name='gsm8k']/failure")
+    assert failure is not None and failure.get("type") == "underpowered"
+    assert run(lenient) == 0
+    assert run(plain, "--lenient") == 0 and run(lenient, "--strict") == 1  # flags win
+    assert run(tmp_path / "absent.yaml") == 2  # bad input: unchanged
+
+
+N_LARGE = 25_600
+"""Enough gsm8k items (75% right) for the 1-point default margin: an MDE of 0.95."""
+N_MID = 4_000
+"""Enough for a noise-level change (2 lost, 2 won per 80 items): an MDE of 0.88."""
+
+
+def _scaled(run: RunDir, dst: Path, n: int) -> RunDir:
+    """A copy of ``run`` reduced to gsm8k, its items repeated (ids suffixed) up to ``n``: a
+    large run with exactly the original's rates. Prompts and outputs are dropped to keep
+    the file small; the gate reads only ids and scores."""
+    shutil.copytree(run.path, dst, ignore=shutil.ignore_patterns("*.jsonl"))
+    results = json.loads((dst / "results.json").read_text())
+    results["benchmarks"] = [b for b in results["benchmarks"] if b["benchmark"] == "gsm8k"]
+    (dst / "results.json").write_text(json.dumps(results))
+    path = run.path / "predictions" / "gsm8k.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert n % len(rows) == 0
+    with (dst / "predictions" / path.name).open("w") as f:
+        for j in range(n // len(rows)):
+            f.writelines(json.dumps({**r, "sample_id": f"{r['sample_id']}.{j}", "prompt": "",
+                                     "outputs": []}) + "\n" for r in rows)
+    return RunDir(dst)
+
+
+def test_large_n_keeps_passes_and_regressions(runs: Runs, tmp_path: Path) -> None:
+    # an identical pair of 25,600 items passes at the default 1-point margin
+    same = gate(_scaled(runs.baseline, tmp_path / "a", N_LARGE),
+                _scaled(runs.baseline, tmp_path / "b", N_LARGE), CFG)
+    (gsm,) = same.rows
+    assert (gsm.benchmark, gsm.verdict, gsm.n) == ("gsm8k", "pass", N_LARGE)
+    s = gsm.score
+    assert s is not None and (s.delta, s.ci_low, s.ci_high) == (0.0, 0.0, 0.0)
+    assert s.mde == pytest.approx(100 * Z * math.sqrt(0.375) / math.sqrt(N_LARGE))
+    assert round(s.mde, 2) == 0.95
+    assert exit_code(same) == 0
+    md = to_markdown(same)
+    assert md.startswith("## evals gate: PASS (exit 0)\n") and "Why:" not in md
+
+    base = _scaled(runs.baseline, tmp_path / "base", N_MID)
+    # the planted 22.5-point drop stays a regression
+    reg = gate(base, _scaled(runs.regressed, tmp_path / "regressed", N_MID), CFG)
+    assert reg.rows[0].verdict == "regression" and exit_code(reg) == 1
+    assert reg.rows[0].score is not None and reg.rows[0].score.delta == pytest.approx(-22.5)
+    # 2 lost and 2 won per 80 items is noise at this n: non-inferiority shown, a pass
+    noise = gate(base, _scaled(runs.noise, tmp_path / "noise", N_MID), CFG)
+    s = noise.rows[0].score
+    assert noise.rows[0].verdict == "pass" and exit_code(noise) == 0
+    assert s is not None and s.delta == 0.0
+    # sd of the differences: 100 of -1, 100 of +1 in 4,000 (n - 1 in the variance)
+    assert s.mde == pytest.approx(100 * Z * math.sqrt(200 / (N_MID - 1)) / math.sqrt(N_MID))
+    assert round(s.mde, 2) == 0.88
+    # McNemar interval: 200 discordant items of 4,000, none net
+    assert s.ci_low == pytest.approx(-100 * float(st.norm.ppf(0.95)) * math.sqrt(200) / N_MID)
 
 
 # ---------------------------------------------------------------------------- stats
@@ -304,7 +550,14 @@ def test_gate_command_exit_codes_and_files(runs: Runs, tmp_path: Path,
                   str(runs.baseline.path), "--candidate", str(candidate.path), *extra])
         return int(exc.value.code or 0)
 
-    assert run(runs.noise, "-c", "evals.yaml") == 0
+    # the repo's evals.yaml sets no gate options: the strict default fails the noise run as
+    # underpowered; the lenient opt-out in evals.yaml lets it through
+    assert run(runs.noise, "-c", "evals.yaml") == 1
+    assert "gsm8k: underpowered, fails (strict, the default): n=80" in capsys.readouterr().out
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text("models: [{name: m, path: mock}]\ngate: {strict: false}\n")
+    assert run(runs.noise, "-c", str(lenient)) == 0
+    assert run(runs.noise, "-c", str(lenient), "--strict") == 1  # the flag still overrides
     summary, junit = tmp_path / "summary.md", tmp_path / "gate.xml"
     capsys.readouterr()
     assert run(runs.regressed, "--markdown", str(summary), "--junit", str(junit)) == 2  # no config
