@@ -31,14 +31,15 @@ from evals.config import (
     suite_dirs,
     writable_dir,
 )
-from evals.errors import BackendError, ConfigError, EvalsError
+from evals.errors import BackendError, ConfigError, EvalsError, Interrupted
 from evals.records import BenchmarkResult, ModelKind
 
 if TYPE_CHECKING:
     from evals.runner import RunOutcome
 
 console = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)
+"""Tables on stdout; piped, not squeezed to 80 columns."""
 
 
 class RichProgress:
@@ -80,12 +81,16 @@ class RichProgress:
 
 
 def results_table(title: str, results: Sequence[BenchmarkResult]) -> Table:
-    table = Table(title=title)
+    limited = any(r.limited for r in results)
+    table = Table(title=title, caption="n of the full set: a limited run (--limit), not the "
+                  "paper's number" if limited else None)
     for col in ("benchmark", "mode", "shots", "n", "metric", "score", "± stderr",
                 "parse fail"):
-        table.add_column(col, justify="left" if col in ("benchmark", "metric", "mode") else "right")
+        table.add_column(col, justify="left" if col in ("benchmark", "metric", "mode") else "right",
+                         no_wrap=col in ("benchmark", "metric"))
     for r in results:
-        table.add_row(r.benchmark, r.mode.value, str(r.shots), str(r.n), r.primary.name,
+        n = f"{r.n} of {r.total}" if r.limited and r.total else str(r.n)
+        table.add_row(r.benchmark, r.mode.value, str(r.shots), n, r.primary.name,
                       f"{r.primary.value:.2f}", f"{r.primary.stderr:.2f}",
                       f"{r.parse_failures} ({100 * r.parse_failures / max(r.n, 1):.0f}%)")
         for m in r.secondary:
@@ -109,12 +114,37 @@ def _model_from_flag(config: EvalsConfig | None, value: str, kind: str | None) -
             if m.name == value:
                 return m.model_copy(update={"kind": ModelKind(kind)}) if kind else m
     name = Path(value.rstrip("/")).name.replace(":", "-") or "model"
-    return ModelSpec(name=name, path=value,
-                     kind=ModelKind(kind) if kind else _guess_kind(os.path.expanduser(value)))
+    guessed = ModelKind(kind) if kind else _guess_kind(os.path.expanduser(value))
+    return ModelSpec(name=name, path=value, kind=guessed,
+                     stage="sft" if guessed is ModelKind.CHAT else "base")
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+class _Group(click.Group):
+    """Ctrl-C inside a command becomes ``Interrupted`` (one line, exit 130) instead of
+    click's blank line and silent Abort."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted: the run directories say so and finished "
+                              "responses are cached; rerun the same command to resume") from None
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evals")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log debug messages, and show the engines' own logs (also after the "
+              "subcommand: evals run -v).")
+@click.version_option(_version(), "--version", prog_name="evals")
 def cli(verbose: bool) -> None:
     """Evaluate LLM checkpoints with the InternLM2 report's protocol."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
@@ -155,8 +185,19 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
     config_dir = Path(config_path).resolve().parent
     flags = RunFlags(kind, backend, output_dir, limit, max_tokens, sweep, executor, address,
                      shards, skip_missing)
-    _run(config_path, models, flags,
-         lambda cfg: [load_suite(find_suite(s, config_dir)) for s in (suites or cfg.suites)])
+    loaded: dict[str, SuiteSpec] = {}
+
+    def suites_of(cfg: EvalsConfig, model: ModelSpec) -> list[SuiteSpec]:
+        names = suites or cfg.suites_for(model)
+        if not names:
+            raise ConfigError(f"{model.name}: no suites (stage {model.stage}); pass --suite, "
+                              "or give suites (or stage_suites) in evals.yaml")
+        for s in names:
+            if s not in loaded:
+                loaded[s] = load_suite(find_suite(s, config_dir))
+        return [loaded[s] for s in names]
+
+    _run(config_path, models, flags, suites_of)
 
 
 @dataclass(frozen=True)
@@ -190,75 +231,179 @@ class RunFlags:
 
 
 def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
-         suites_of: Callable[[EvalsConfig], list[SuiteSpec]]) -> None:
+         suites_of: Callable[[EvalsConfig, ModelSpec], list[SuiteSpec]]) -> None:
     path = Path(config_path)
     config = load_config(path) if path.is_file() or config_path != DEFAULT_CONFIG else None
     if config is None and not models:
         raise EvalsError(f"{path}: not found; create it or pass --model PATH --suite SUITE")
     config_dir = path.resolve().parent
     kind = flags.kind
-    selected = [_model_from_flag(config, m, kind) for m in models] if models else (
+    selected = _flag_models(config, models, kind) if models else (
         [m.model_copy(update={"kind": ModelKind(kind)}) if kind else m
          for m in config.models] if config else []
     )
     effective = flags.apply(config or EvalsConfig(models=selected))
     writable_dir(resolve_path(config_dir, effective.output_dir), "output_dir")
     writable_dir(cache_path(effective, config_dir).parent, "cache_dir")
-    suite_specs = suites_of(effective)
-    jobs = []
+    jobs: list[tuple[ModelSpec, list[SuiteSpec]]] = []
+    finished: list[JobResult] = []
     for model in selected:
-        todo = (_unfinished(effective, config_dir, model, suite_specs) if flags.sweep
-                else suite_specs)
-        if not todo:
-            console.print(f"[bold]{model.name}[/]: every suite complete, skipped")
+        suite_specs = suites_of(effective, model)
+        _refuse_collision(effective, config_dir, model, suite_specs)
+        if not flags.sweep:
+            jobs.append((model, suite_specs))
             continue
-        console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
-                      f"{', '.join(s.name for s in todo)} with {effective.runner.backend}")
-        jobs.append((model, todo))
+        job = _sweep_job(effective, config_dir, model, suite_specs, flags)
+        if isinstance(job, JobResult):
+            finished.append(job)
+        else:
+            jobs.append((model, job))
     run_jobs = _run_on_ray if effective.runner.executor == "ray" else _run_locally
-    failed = run_jobs(effective, config_dir, jobs, flags) if jobs else []
+    finished += run_jobs(effective, config_dir, jobs, flags) if jobs else []
     _refresh_index(resolve_path(config_dir, effective.output_dir))
+    if flags.sweep or len(selected) > 1:
+        _print_summary(effective, config_dir, selected, finished)
+    failed = [j.model.name for j in finished if j.status == "failed"]
     if failed:
-        done = [m.name for m, _ in jobs if m.name not in failed]
-        others = (f"these completed: {', '.join(done)}" if done
+        done = [j.model.name for j in finished if j.status in ("complete", "current")]
+        others = (f"these are complete: {', '.join(done)}" if done
                   else "none of them completed")
-        raise EvalsError(f"sweep: {len(failed)} of {len(jobs)} checkpoint(s) failed "
+        raise EvalsError(f"sweep: {len(failed)} of {len(selected)} checkpoint(s) failed "
                          f"({', '.join(failed)}); {others}; fix and re-run 'evals run --all'")
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One checkpoint of a run or sweep, for the closing summary."""
+
+    model: ModelSpec
+    status: str
+    """complete, failed, or current (a sweep found its runs made by the plan it would make)."""
+    seconds: float = 0.0
+    run_dirs: tuple[Path, ...] = ()
+    error: str = ""
+
+
+def _sweep_job(config: EvalsConfig, config_dir: Path, model: ModelSpec,
+               suites: list[SuiteSpec], flags: RunFlags) -> list[SuiteSpec] | JobResult:
+    """The suites whose runs are not what a new plan would make, each with why; or the
+    checkpoint's result when none is (current) or it cannot be planned (failed)."""
+    from evals.staleness import freshness
+
+    try:
+        states = freshness(config, config_dir, model, suites, flags.limit, flags.max_tokens)
+    except EvalsError as err:
+        text = " ".join(str(err).split())
+        console.print(f"[red]{model.name}: cannot plan:[/] {text}", soft_wrap=True,
+                      highlight=False)
+        return JobResult(model, "failed", error=text)
+    stale = [f for f in states if not f.current]
+    if not stale:
+        console.print(f"[bold]{model.name}[/]: {', '.join(s.name for s in suites)} current "
+                      "(made by the same plan), skipped", highlight=False)
+        return JobResult(model, "current", run_dirs=tuple(f.run_dir for f in states))
+    for f in stale:
+        console.print(f"[bold]{model.name}[/] · {f.suite.name}: to run: {'; '.join(f.reasons)}",
+                      soft_wrap=True, highlight=False)
+    return [f.suite for f in stale]
+
+
+def _flag_models(config: EvalsConfig | None, values: Sequence[str], kind: str | None
+                 ) -> list[ModelSpec]:
+    """``--model`` values as checkpoints; two folders with one name (``/runA/step-1``,
+    ``/runB/step-1``) are told apart by their parent folder (``runA-step-1``)."""
+    made = [_model_from_flag(config, v, kind) for v in values]
+    names = [m.name for m in made]
+    out = []
+    for m, value in zip(made, values, strict=True):
+        clash = names.count(m.name) > 1 and not (config and any(c.name == value
+                                                                  for c in config.models))
+        out.append(m.model_copy(update={"name": _qualified(value)}) if clash else m)
+    return out
+
+
+def _qualified(value: str) -> str:
+    parts = Path(value.rstrip("/")).parts
+    return "-".join(p.replace(":", "-") for p in parts[-2:]) or "model"
+
+
+def _same_checkpoint(a: str, b: str) -> bool:
+    def norm(p: str) -> str:
+        q = Path(p).expanduser()
+        return os.path.realpath(q) if q.exists() else p
+
+    return a == b or norm(a) == norm(b)
+
+
+def _refuse_collision(config: EvalsConfig, config_dir: Path, model: ModelSpec,
+                      suites: Sequence[SuiteSpec]) -> None:
+    """A run directory belongs to one checkpoint: another checkpoint under the same name
+    is refused, never written over it. A re-run of the same checkpoint stays in place."""
+    from evals.runner import run_dir_for
+
+    for suite in suites:
+        run_dir = run_dir_for(config, config_dir, model, suite.name)
+        manifest = run_dir / "manifest.json"
+        if not manifest.is_file():
+            continue
+        try:
+            held = str(json.loads(manifest.read_text(encoding="utf-8"))["model"]["path"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not _same_checkpoint(held, model.path):
+            raise ConfigError(f"{run_dir} holds the results of {held}; {model.path} has the "
+                              f"same name {model.name!r}: give it another name (models[].name "
+                              "in evals.yaml) or another output_dir")
 
 
 Jobs = Sequence[tuple[ModelSpec, list[SuiteSpec]]]
 
 
 def _run_locally(config: EvalsConfig, config_dir: Path, jobs: Jobs, flags: RunFlags
-                 ) -> list[str]:
-    """One engine per checkpoint in this process; returns the checkpoints that failed."""
+                 ) -> list[JobResult]:
+    """One engine per checkpoint in this process, one after the other."""
+    import time
+
     from evals.runner import run_model
 
     if config.runner.data_parallel_size > 1:
         raise ConfigError("evals.yaml: field 'runner.data_parallel_size': shards need "
                           "'runner.executor: ray' (or --executor ray); the local executor "
                           "runs one engine")
-    failed: list[str] = []
-    for model, todo in jobs:
+    done: list[JobResult] = []
+    for i, (model, todo) in enumerate(jobs, 1):
+        count = f" [{i}/{len(jobs)}]" if len(jobs) > 1 else ""
+        console.print(f"[bold]{model.name}[/]{count} ({model.kind.value}, {model.stage}) on "
+                      f"{', '.join(s.name for s in todo)} with {config.runner.backend}",
+                      highlight=False)
+        started = time.perf_counter()
         try:
             outcomes = run_model(config, config_dir, model, todo, limit=flags.limit,
                                  max_tokens=flags.max_tokens, progress=RichProgress())
         except EvalsError as err:
-            if not flags.sweep:
+            if not flags.sweep and len(jobs) == 1:
                 raise
-            console.print(f"[red]{model.name} failed:[/] {' '.join(str(err).split())}")
-            failed.append(model.name)
+            text = " ".join(str(err).split())
+            console.print(f"[red]{model.name} failed:[/] {text}", soft_wrap=True,
+                          highlight=False)
+            done.append(JobResult(model, "failed", time.perf_counter() - started, error=text))
             continue
         _print_outcomes(model, outcomes)
-    return failed
+        done.append(JobResult(model, "complete", time.perf_counter() - started,
+                              tuple(o.run_dir for o in outcomes)))
+    return done
 
 
 def _run_on_ray(config: EvalsConfig, config_dir: Path, jobs: Jobs, flags: RunFlags
-                ) -> list[str]:
+                ) -> list[JobResult]:
     """Every (checkpoint, shard) as a Ray task at once; a failing checkpoint is named with
     its shard and does not stop the others."""
     from evals.ray_executor import Job, run_jobs
 
+    for model, todo in jobs:
+        console.print(f"[bold]{model.name}[/] ({model.kind.value}, {model.stage}) on "
+                      f"{', '.join(s.name for s in todo)} with {config.runner.backend} on Ray",
+                      highlight=False)
     bar = Progress(TextColumn("[bold]ray"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[tokens]} tokens"), TimeElapsedColumn(),
                    console=console, disable=not console.is_terminal)
@@ -270,14 +415,56 @@ def _run_on_ray(config: EvalsConfig, config_dir: Path, jobs: Jobs, flags: RunFla
     with bar:
         results = run_jobs(config, config_dir, [Job(m, tuple(s)) for m, s in jobs],
                            limit=flags.limit, max_tokens=flags.max_tokens, progress=progress)
-    failed = []
+    done = []
     for result in results:
         if result.failure is not None:
             console.print(f"[red]{result.model.name} failed:[/] {result.failure}")
-            failed.append(result.model.name)
+            done.append(JobResult(result.model, "failed", error=str(result.failure)))
         else:
             _print_outcomes(result.model, result.outcomes)
-    return failed
+            done.append(JobResult(result.model, "complete",
+                                  run_dirs=tuple(o.run_dir for o in result.outcomes)))
+    return done
+
+
+def _print_summary(config: EvalsConfig, config_dir: Path, selected: Sequence[ModelSpec],
+                   finished: Sequence[JobResult]) -> None:
+    """One table at the end: checkpoint, status, wall time, the main scores."""
+    by_name = {j.model.name: j for j in finished}
+    table = Table(title="sweep", show_lines=False)
+    for col in ("checkpoint", "stage", "status", "wall", "scores"):
+        table.add_column(col, overflow="fold", no_wrap=col != "scores")
+    for model in selected:
+        job = by_name.get(model.name)
+        if job is None:
+            continue
+        status = {"complete": "[green]complete[/]", "current": "current",
+                  "failed": "[red]failed[/]"}.get(job.status, job.status)
+        wall = f"{job.seconds:.0f} s" if job.seconds else "-"
+        table.add_row(model.name, model.stage, status, wall,
+                      job.error if job.status == "failed" else _main_scores(job.run_dirs))
+    _wide().print(table)
+
+
+def _main_scores(run_dirs: Sequence[Path]) -> str:
+    """Per suite: its dimensions when it has them, else each benchmark's primary score."""
+    from evals.rundir import RunDir
+
+    parts = []
+    for path in run_dirs:
+        try:
+            run = RunDir(path)
+            dims = [f"{d.name} {d.value:.1f}" for d in run.dimensions if d.value is not None]
+            scores = dims or [f"{r.benchmark} {r.primary.value:.1f}" for r in run.results]
+        except EvalsError:
+            continue
+        parts.append(f"{run.suite}: {', '.join(scores)}")
+    return "; ".join(parts) or "-"
+
+
+def _wide() -> Console:
+    """The console for tables: as wide as the terminal, and not squeezed when piped."""
+    return console if console.is_terminal else Console(stderr=True, width=200)
 
 
 def _print_outcomes(model: ModelSpec, outcomes: Sequence[RunOutcome]) -> None:
@@ -287,19 +474,6 @@ def _print_outcomes(model: ModelSpec, outcomes: Sequence[RunOutcome]) -> None:
         _print_judge(outcome.results)
         _print_needle(outcome.run_dir)
         console.print(f"run directory: {outcome.run_dir}")
-
-
-def _unfinished(config: EvalsConfig, config_dir: Path, model: ModelSpec,
-                suites: list[SuiteSpec]) -> list[SuiteSpec]:
-    from evals.rundir import RunDir
-    from evals.runner import run_dir_for
-
-    todo = []
-    for suite in suites:
-        path = run_dir_for(config, config_dir, model, suite.name)
-        if not ((path / "manifest.json").is_file() and RunDir(path).complete):
-            todo.append(suite)
-    return todo
 
 
 def _refresh_index(output_dir: Path) -> None:
@@ -341,7 +515,7 @@ def needle(config_path: str, models: tuple[str, ...], tests: tuple[str, ...],
              for t in (tests or ("single_needle_en",))]
     suite = SuiteSpec.model_validate({"name": "needle", "benchmarks": lines})
     _run(config_path, models, RunFlags(kind, backend, output_dir, limit, max_tokens),
-         lambda cfg: [suite])
+         lambda cfg, model: [suite])
 
 
 def _print_needle(run_dir: Path) -> None:
@@ -389,18 +563,23 @@ def ls_cmd(config_path: str) -> None:
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def show(run_dir: Path) -> None:
-    """Print a finished run's results table."""
-    from evals.runner import read_results
+    """Print a run's results table and its status (interrupted and failed runs say so)."""
+    from evals.rundir import RunDir
 
-    results = read_results(run_dir)
-    manifest = run_dir / "manifest.json"
-    title = str(run_dir)
-    if manifest.is_file():
-        m = json.loads(manifest.read_text(encoding="utf-8"))
-        title = f"{m['model']['name']} · {m['suite']['name']} · {m['backend']} · {m['status']}"
-    out.print(results_table(title, results))
+    run = RunDir(run_dir)
+    m = run.manifest
+    status = str(m.get("status", "?"))
+    title = f"{m['model']['name']} · {m['suite']['name']} · {m['backend']} · {status}"
+    if status != "complete":
+        why = f" ({m['error']})" if m.get("error") else ""
+        console.print(f"{run_dir}: {status}{why}; the results below are partial: rerun the "
+                      "same command to resume", soft_wrap=True, highlight=False)
+    if not (run.path / "results.json").is_file():
+        console.print(f"{title}: no benchmark finished yet", highlight=False)
+        return
+    out.print(results_table(title, list(run.results)))
     _print_dimensions(run_dir)
-    _print_judge(results)
+    _print_judge(run.results)
 
 
 def _print_judge(results: Sequence[BenchmarkResult]) -> None:
@@ -441,11 +620,42 @@ _results_commands.register(cli)
 cli.add_command(_data_commands.data)
 
 
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _verbose_first(args: list[str]) -> list[str]:
+    """``-v`` / ``--verbose`` anywhere before ``--`` is the group's option."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in ("-v", "--verbose")]
+    return flags[:1] + [a for a in args[:end] if a not in ("-v", "--verbose")] + args[end:]
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's kill, ``timeout``) ends a run like Ctrl-C: marked interrupted."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    import signal
+
+    args = _verbose_first(list(argv) if argv is not None else sys.argv[1:])
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading_main() else None
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        _main(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: list[str]) -> None:
+    try:
+        cli.main(args=args, standalone_mode=False)
     except EvalsError as err:
-        console.print(f"[red]error:[/] {' '.join(str(err).split())}", soft_wrap=True,
+        prefix = "" if isinstance(err, Interrupted) else "[red]error:[/] "
+        console.print(f"{prefix}{' '.join(str(err).split())}", soft_wrap=True,
                       highlight=False)
         sys.exit(err.exit_code)
     except BackendError as err:
@@ -464,9 +674,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                       "permissions (finished responses are cached)", soft_wrap=True,
                       highlight=False)
         sys.exit(2)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         console.print("interrupted: finished responses are cached; rerun the same command to "
-                      "resume")
+                      "resume", highlight=False)
         sys.exit(130)

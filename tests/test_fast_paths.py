@@ -52,7 +52,8 @@ class Counting:
 
 def test_lazy_backend_loads_only_when_asked_something_new(tmp_path: Path) -> None:
     build = Counting()
-    spec = BackendSpec(ModelSpec(name="m", path="/ckpt/m"), "/ckpt/m", RunnerConfig(backend="mock"))
+    spec = BackendSpec(ModelSpec(name="m", path="/ckpt/m", kind="chat"), "/ckpt/m",
+                       RunnerConfig(backend="mock"))
     cache = ResponseCache(tmp_path / "c.sqlite")
     req = [LoglikelihoodRequest(TextPrompt("Q:"), " A")]
     first = Engine(LazyBackend(build, spec, None), cache)  # no known fingerprint: loads
@@ -89,7 +90,7 @@ def test_finished_run_reruns_without_loading_the_model(data_dir: Path, tmp_path:
 
 
 def _spec(folder: Path, **runner: object) -> BackendSpec:
-    return BackendSpec(ModelSpec(name="m", path=str(folder)), str(folder),
+    return BackendSpec(ModelSpec(name="m", path=str(folder), kind="chat"), str(folder),
                        RunnerConfig.model_validate(runner))
 
 

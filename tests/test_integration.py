@@ -36,7 +36,7 @@ def model_path() -> str:
 
 def _make(kind: str, model_path: str) -> Backend:
     runner = RunnerConfig(backend=kind, **RUNNER)  # type: ignore[arg-type]
-    spec = BackendSpec(ModelSpec(name="smol", path=model_path), model_path, runner)
+    spec = BackendSpec(ModelSpec(name="smol", path=model_path, kind="chat"), model_path, runner)
     if kind == "vllm":
         from evals.backends.vllm_backend import VLLMBackend
 
@@ -80,7 +80,7 @@ def test_suite_end_to_end(backend: Backend, data_dir: Path, tmp_path: Path, mode
     suite = SUITE.model_copy(update={"benchmarks": [b for i, b in enumerate(SUITE.benchmarks)
                                                     if i != 2]})
     config = EvalsConfig(data_dir=str(data_dir), output_dir=str(tmp_path),
-                         models=[ModelSpec(name="smol", path=model_path)],
+                         models=[ModelSpec(name="smol", path=model_path, kind="chat")],
                          runner=RunnerConfig(backend=backend.name, **RUNNER))  # type: ignore[arg-type]
     model = config.models[0]
     n = 1 if backend.name == "hf" else 2  # hf generates ~3x slower on CPU: CI time

@@ -317,7 +317,7 @@ def test_written_files_and_csv_round_trip(runs: Runs, tmp_path: Path) -> None:
 
 
 def test_runs_without_results_are_left_out_or_refused(runs: Runs, tmp_path: Path) -> None:
-    pending = _fake_run(tmp_path, ModelSpec(name="pending", path="mock"), "s", [])
+    pending = _fake_run(tmp_path, ModelSpec(name="pending", path="mock", kind="chat"), "s", [])
     (pending / "results.json").unlink()
     with pytest.raises(ConfigError, match=r"results\.json"):
         build_tables([RunDir(pending)], paper=False)

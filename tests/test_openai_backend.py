@@ -91,7 +91,7 @@ def server() -> Iterator[str]:
 def _backend(url: str) -> OpenAIBackend:
     runner = RunnerConfig(backend="openai", openai=OpenAIConfig(base_url=url, concurrency=4,
                                                                 timeout_s=5))
-    return OpenAIBackend(BackendSpec(ModelSpec(name="m", path="served"), "served", runner))
+    return OpenAIBackend(BackendSpec(ModelSpec(name="m", path="served", kind="chat"), "served", runner))
 
 
 def _requests() -> list[GenerateRequest]:

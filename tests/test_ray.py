@@ -260,7 +260,7 @@ def test_cli_sweep_on_ray_and_named_failures(cluster: str, data_dir: Path, tmp_p
         assert RunDir(tmp_path / "out" / name / "mini").complete
     capsys.readouterr()
     main([*args, "--all"])  # a sweep skips what is complete
-    assert capsys.readouterr().err.count("every suite complete, skipped") == 2
+    assert capsys.readouterr().err.count("mini current (made by the same plan), skipped") == 2
     with pytest.raises(SystemExit) as exc:
         main([*args, "--all", "-s", "broken"])
     assert exc.value.code == 2

@@ -56,7 +56,8 @@ def test_sweep_skips_finished_checkpoints(data_dir: Path, tmp_path: Path,
     capsys.readouterr()
     main(["run", "-c", str(cfg), "--all"])
     err = capsys.readouterr().err
-    assert "step-1000: every suite complete, skipped" in err
+    assert "step-1000: tiny current (made by the same plan), skipped" in err
+    assert "sft · tiny: to run: last run running" in err
     second = _stamps(out)
     assert second["step-1000"] == first["step-1000"] and second["sft"] != first["sft"]
     assert RunDir(out / "sft" / "tiny").complete
@@ -88,7 +89,7 @@ def test_sweep_goes_on_past_a_failing_checkpoint(data_dir: Path, tmp_path: Path,
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "step-2000 failed" in err and "1 of 3 checkpoint(s) failed (step-2000)" in err
-    assert "these completed: step-1000, sft" in err
+    assert "these are complete: step-1000, sft" in err
     assert set(_stamps(tmp_path / "out")) == {"step-1000", "sft"}
 
 

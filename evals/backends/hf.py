@@ -11,6 +11,7 @@ from evals.backends.base import (
     BackendSpec,
     PromptEncoder,
     folder_fingerprint,
+    resolve_dtype,
     truncate_at_stop,
 )
 from evals.errors import ModelError
@@ -34,7 +35,8 @@ class HFBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         runner = spec.runner
-        dtype: Any = getattr(torch, DTYPES[runner.dtype]) if runner.dtype != "auto" else "auto"
+        resolved = resolve_dtype(runner.dtype, on_cpu=not torch.cuda.is_available())
+        dtype: Any = getattr(torch, DTYPES[resolved])
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.model_path)
             self.model = AutoModelForCausalLM.from_pretrained(spec.model_path, dtype=dtype)
@@ -51,7 +53,7 @@ class HFBackend:
         self.seed = runner.seed
         self._torch = torch
         self._fingerprint = folder_fingerprint(
-            spec.model_path, {"backend": "hf", "dtype": runner.dtype, "max_len": max_len}
+            spec.model_path, {"backend": "hf", "dtype": resolved, "max_len": max_len}
         )
 
     def fingerprint(self) -> str:

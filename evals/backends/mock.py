@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Callable, Sequence
 
 from evals.backends.base import BACKENDS, Backend, BackendSpec, truncate_at_stop
@@ -50,6 +52,9 @@ class MockBackend:
         self.fail_after = fail_after
         """Raise after this many requests, to simulate a run killed midway."""
         self.calls = 0
+        self.delay_s = float(os.environ.get("EVALS_MOCK_DELAY_S", "0") or 0)
+        """Seconds per request (``EVALS_MOCK_DELAY_S``): a dry run that takes as long as a
+        slow engine, for trying out interrupts, progress displays and watchers."""
 
     def fingerprint(self) -> str:
         return "mock"
@@ -57,6 +62,8 @@ class MockBackend:
     def _tick(self) -> None:
         if self.fail_after is not None and self.calls >= self.fail_after:
             raise KeyboardInterrupt("mock backend killed")
+        if self.delay_s:
+            time.sleep(self.delay_s)
         self.calls += 1
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResponse]:

@@ -22,6 +22,7 @@ from evals.backends.base import (
     PromptEncoder,
     choice_groups,
     folder_fingerprint,
+    resolve_dtype,
 )
 from evals.errors import ConfigError, ModelError
 from evals.records import (
@@ -55,7 +56,7 @@ def engine_kwargs(spec: BackendSpec, on_cpu: bool) -> dict[str, Any]:
     runner = spec.runner
     kwargs: dict[str, Any] = {
         "model": spec.model_path,
-        "dtype": runner.dtype,
+        "dtype": resolve_dtype(runner.dtype, on_cpu),
         "tensor_parallel_size": runner.tensor_parallel_size,
         "pipeline_parallel_size": runner.pipeline_parallel_size,
         "enable_prefix_caching": runner.enable_prefix_caching,
@@ -148,7 +149,7 @@ class VLLMBackend:
         max_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.encoder = PromptEncoder(self.llm.get_tokenizer(), max_len)
         self._fingerprint = folder_fingerprint(
-            spec.model_path, {"backend": "vllm", "dtype": runner.dtype, "max_len": max_len}
+            spec.model_path, {"backend": "vllm", "dtype": kwargs["dtype"], "max_len": max_len}
         )
 
     def fingerprint(self) -> str:

@@ -1,0 +1,91 @@
+"""The engines' own logs (vLLM, transformers, torch, Ray) go to ``engine.log`` in every run
+directory of the checkpoint being evaluated, not to the console, where our progress display
+and tables are; ``-v`` shows them on the console too.
+
+vLLM configures its logger from ``VLLM_LOGGING_CONFIG_PATH`` when it is imported, in this
+process and in the engine-core process it starts; so the routing is a logging config file
+set in the environment before the engine loads, and applied here as well (vLLM may have
+been imported already, by an earlier checkpoint of the same sweep).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ENGINE_LOGGERS = ("vllm", "transformers", "torch", "accelerate", "ray", "huggingface_hub")
+LOG_NAME = "engine.log"
+FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+
+
+def verbose() -> bool:
+    """``evals -v``: the root logger was set to DEBUG."""
+    return logging.getLogger().level <= logging.DEBUG
+
+
+def logging_config(files: Sequence[Path], to_console: bool) -> dict[str, Any]:
+    handlers: dict[str, Any] = {
+        f"file{i}": {"class": "logging.FileHandler", "filename": str(f), "mode": "a",
+                     "encoding": "utf-8", "formatter": "plain", "level": "DEBUG"}
+        for i, f in enumerate(files)}
+    if to_console:
+        handlers["console"] = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                               "formatter": "plain", "level": "INFO"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": FORMAT}},
+        "handlers": handlers,
+        "loggers": {name: {"handlers": list(handlers), "level": "INFO", "propagate": False}
+                    for name in ENGINE_LOGGERS},
+    }
+
+
+@contextmanager
+def engine_logs(run_dirs: Sequence[Path]) -> Iterator[list[Path]]:
+    """Route the engine loggers to ``<run_dir>/engine.log`` for the duration; yields the
+    files. Afterwards the loggers keep quiet (nothing of theirs reaches the console unless
+    ``-v``)."""
+    files = [d / LOG_NAME for d in run_dirs]
+    config = logging_config(files, verbose())
+    fd, path = tempfile.mkstemp(prefix="evals-logging-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(config, f)
+    saved = {k: os.environ.get(k) for k in ("VLLM_LOGGING_CONFIG_PATH",
+                                              "VLLM_CONFIGURE_LOGGING")}
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = path
+    os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
+    _quiet_transformers()
+    logging.config.dictConfig(config)
+    try:
+        yield files
+    finally:
+        for name in ENGINE_LOGGERS:
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                handler.close()
+            logger.addHandler(logging.NullHandler())
+            logger.propagate = verbose()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        Path(path).unlink(missing_ok=True)
+
+
+def _quiet_transformers() -> None:
+    """transformers puts its own stderr handler on its logger; ours replaces it."""
+    try:
+        from transformers.utils import logging as tlog
+    except ImportError:
+        return
+    tlog.disable_default_handler()
