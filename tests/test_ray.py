@@ -63,6 +63,15 @@ def cluster() -> Iterator[str]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def _without_race(data_dir: Path, root: Path) -> Path:
+    """A data folder holding what ``SUITE`` reads and no RACE (links, no copies): the broken
+    suite below fails for missing data whatever arrives in the shared folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("mmlu", "gsm8k"):
+        (root / name).symlink_to(data_dir / name, target_is_directory=True)
+    return root
+
+
 def _config(root: Path, data: Path, executor: str, shards: int, address: str | None = None,
             backend: str = "mock") -> EvalsConfig:
     models = [ModelSpec(name=f"step-{i}", path="mock", kind="chat", stage="pretrain", step=i)
@@ -161,7 +170,7 @@ def test_a_failing_checkpoint_is_named_with_its_shard(cluster: str, data_dir: Pa
                                                        tmp_path: Path) -> None:
     from evals.ray_executor import Job, run_jobs
 
-    config = _config(tmp_path, data_dir, "ray", 2, cluster)
+    config = _config(tmp_path, _without_race(data_dir, tmp_path / "data"), "ray", 2, cluster)
     broken = SuiteSpec.model_validate({"name": "b", "benchmarks": [{"name": "race_high"}]})
     outcomes = run_jobs(config, tmp_path, [Job(config.models[0], (SUITE,)),
                                            Job(config.models[1], (broken,))])
@@ -251,7 +260,8 @@ def test_cli_sweep_on_ray_and_named_failures(cluster: str, data_dir: Path, tmp_p
     (tmp_path / "suites" / "broken.yaml").write_text(
         "name: broken\nbenchmarks:\n  - {name: race_high}\n")
     (tmp_path / "evals.yaml").write_text(
-        f"data_dir: {data_dir}\noutput_dir: {tmp_path / 'out'}\n"
+        f"data_dir: {_without_race(data_dir, tmp_path / 'data')}\n"
+        f"output_dir: {tmp_path / 'out'}\n"
         "models:\n  - {name: a, path: mock, kind: chat}\n  - {name: b, path: mock, kind: chat}\n"
         "suites: [mini]\nrunner: {backend: mock, executor: ray}\n")
     args = ["run", "-c", str(tmp_path / "evals.yaml"), "--address", cluster, "--shards", "2"]
@@ -265,4 +275,5 @@ def test_cli_sweep_on_ray_and_named_failures(cluster: str, data_dir: Path, tmp_p
         main([*args, "--all", "-s", "broken"])
     assert exc.value.code == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "a failed: shard " in err and "race" in err and "2 checkpoint(s) failed (a, b)" in err
+    assert "a: cannot plan: data missing" in err and "race_high" in err  # before any shard starts
+    assert "2 of 2 checkpoint(s) failed (a, b)" in err
