@@ -221,14 +221,18 @@ def gate(config_path: str, baseline: Path, candidate: Path, margin: float | None
               default=Path("reports/out/leaderboard"), show_default=True,
               help="Where leaderboard.md, leaderboard.tex and one CSV per table go.")
 @click.option("--paper", is_flag=True, help="Add the InternLM2 report's published rows.")
-def leaderboard(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool) -> None:
+@click.option("--allow-limited", is_flag=True, help="With --paper: show rows scored on a "
+              "slice of a set (--limit) or from an unfinished run beside the paper's, labelled "
+              "(refused by default).")
+def leaderboard(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool,
+                allow_limited: bool) -> None:
     """Tables in the InternLM2 report's layout (tables 5-18, base and chat halves) from run
     directories (or folders holding them): markdown, CSV and LaTeX."""
     from evals.leaderboard import build_tables, to_markdown, write_leaderboard
     from evals.rundir import find_runs
 
     writable_dir(out_dir, "leaderboard -o")
-    tables = build_tables(find_runs(list(run_dirs)), paper=paper)
+    tables = build_tables(find_runs(list(run_dirs)), paper=paper, allow_limited=allow_limited)
     echo_markdown(to_markdown(tables))
     for path in write_leaderboard(tables, out_dir):
         console.print(f"wrote {path}")

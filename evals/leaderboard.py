@@ -47,6 +47,13 @@ class LeaderRow:
     source: Source
     values: tuple[float | None, ...]
     note: str = ""
+    flags: tuple[str, ...] = ()
+    """``limited`` (scored on a slice, ``--limit``), ``interrupted``, ``failed``: shown with
+    the name in every format."""
+
+    @property
+    def label(self) -> str:
+        return self.model + (f" ({', '.join(self.flags)})" if self.flags else "")
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,9 @@ class _Scores:
     created: dict[str, str] = field(default_factory=dict)
     not_run: set[str] = field(default_factory=set)
     """Benchmarks a suite skipped for missing data (and no other run of it has)."""
+    unfinished: set[str] = field(default_factory=set)
+    """Statuses of runs that did not complete (interrupted, failed): their results are
+    partial, and the row says so."""
 
     def add(self, result: BenchmarkResult, created: str) -> None:
         """A benchmark run by several suites keeps the larger run (a full set beats a
@@ -245,6 +255,8 @@ def _collect(runs: Sequence[RunDir]) -> list[_Scores]:
         for result in run.results:
             entry.add(result, str(run.manifest.get("created", "")))
         entry.not_run |= {s.benchmark for s in run.skipped}
+        if not run.complete:
+            entry.unfinished.add(str(run.manifest.get("status", "unfinished")))
     if runs and not read:
         raise ConfigError(f"{runs[0].path}: none of the {len(runs)} run directories has a "
                           "results.json; finish a run with 'evals run' first")
@@ -279,9 +291,14 @@ def _value(column: Column, results: Mapping[str, BenchmarkResult]) -> float | No
 # --- tables ---------------------------------------------------------------------------------
 
 
-def build_tables(runs: Sequence[RunDir], *, paper: bool) -> list[LeaderTable]:
+def build_tables(runs: Sequence[RunDir], *, paper: bool,
+                 allow_limited: bool = False) -> list[LeaderTable]:
     """The leaderboard: each report table's half that has rows, then "Other" tables for
-    benchmarks no report table names. Several runs of one checkpoint merge into one row."""
+    benchmarks no report table names. Several runs of one checkpoint merge into one row.
+
+    A row scored on a slice (``--limit``) or from an unfinished run is labelled, with n of
+    the full set in its note; beside the paper's full-set rows (``paper``) such a row is
+    refused unless ``allow_limited``."""
     sections = load_sections()
     checkpoints = _collect(runs)
     tables = []
@@ -290,6 +307,8 @@ def build_tables(runs: Sequence[RunDir], *, paper: bool) -> list[LeaderTable]:
             published = section.paper_table(half) if paper else None
             columns = [c.beside_paper() for c in section.columns] if published else section.columns
             ours = _our_rows(columns, [c for c in checkpoints if c.kind is half])
+            if published and not allow_limited:
+                _refuse_limited(section, ours)
             rows = ours + (list(published.rows) if published else [])
             if rows:
                 table = _table(section, half, tuple(rows))
@@ -341,13 +360,34 @@ def _other_tables(checkpoints: Sequence[_Scores], mapped: frozenset[str]) -> lis
 
 
 def _our_rows(columns: Sequence[Column], checkpoints: Iterable[_Scores]) -> list[LeaderRow]:
-    """A row per checkpoint with at least one of the columns."""
+    """A row per checkpoint with at least one of the columns; labelled when a column's
+    number comes from a slice of its set or from an unfinished run."""
     rows = []
     for c in checkpoints:
         values = column_values(columns, c.results)
-        if any(v is not None for v in values):
-            rows.append(LeaderRow(c.name, "ours", values))
+        if not any(v is not None for v in values):
+            continue
+        benchmarks = {col.benchmark for col in columns if col.benchmark}
+        limited = [r for b in sorted(benchmarks) if (r := c.results.get(b)) and r.limited]
+        labels = ["limited"] * bool(limited) + sorted(c.unfinished)
+        notes = [f"{'; '.join(sorted(c.unfinished))} run: partial results"] * bool(c.unfinished)
+        if limited:
+            notes.append("limited run (--limit), n of the full set: " + ", ".join(
+                f"{r.benchmark} {r.n} of {r.total if r.total is not None else '?'}"
+                for r in limited))
+        rows.append(LeaderRow(c.name, "ours", values, "; ".join(notes), tuple(labels)))
     return rows
+
+
+def _refuse_limited(section: Section, rows: Sequence[LeaderRow]) -> None:
+    """The paper's rows are full sets: a slice beside them would read as a comparison."""
+    bad = [r for r in rows if r.flags]
+    if bad:
+        raise ConfigError(
+            f"leaderboard --paper: {bad[0].model}: {bad[0].note} (table "
+            f"{section.key}{f' and {len(bad) - 1} more row(s)' if len(bad) > 1 else ''}); the "
+            "report's rows are full sets: run without --limit, or pass --allow-limited to show "
+            "them labelled")
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -361,7 +401,7 @@ def format_value(value: float | None, row: LeaderRow, table: LeaderTable) -> str
 
 
 def _row_notes(table: LeaderTable) -> list[str]:
-    return [f"{r.model} ({r.source}): {r.note}" for r in table.rows if r.note]
+    return [f"{r.label} ({r.source}): {r.note}" for r in table.rows if r.note]
 
 
 def to_markdown(tables: Sequence[LeaderTable]) -> str:
@@ -374,7 +414,7 @@ def to_markdown(tables: Sequence[LeaderTable]) -> str:
                   "| " + " | ".join(["Model", *map(_md, t.columns)]) + " |",
                   "|---|" + "---:|" * len(t.columns)]
         for r in t.rows:
-            name = r.model + (" (paper)" if r.source == "paper" else "")
+            name = r.label + (" (paper)" if r.source == "paper" else "")
             cells = [_md(name), *(format_value(v, r, t) for v in r.values)]
             lines.append("| " + " | ".join(cells) + " |")
         notes = [*t.notes, *_row_notes(t)]
@@ -394,7 +434,7 @@ def to_csv(table: LeaderTable) -> str:
     writer.writerow(["Model", "Source", *table.columns, "Note"])
     for r in table.rows:
         cells = ["" if v is None else format_value(v, r, table) for v in r.values]
-        writer.writerow([r.model, r.source, *cells, r.note])
+        writer.writerow([r.label, r.source, *cells, r.note])
     return out.getvalue()
 
 
@@ -436,7 +476,7 @@ def _latex_table(t: LeaderTable) -> list[str]:
         lines += [_latex_row(r, t) for r in published]
     lines += ["\\bottomrule", "\\end{tabular}"]
     notes = [latex_escape(n) for n in t.notes]
-    notes += [f"$^\\dagger${latex_escape(r.model)}: {latex_escape(r.note)}" for r in t.rows if r.note]
+    notes += [f"$^\\dagger${latex_escape(r.label)}: {latex_escape(r.note)}" for r in t.rows if r.note]
     if notes:
         lines.append("\\par\\footnotesize " + " ".join(notes))
     lines.append("\\end{table}")
@@ -444,7 +484,7 @@ def _latex_table(t: LeaderTable) -> list[str]:
 
 
 def _latex_row(r: LeaderRow, t: LeaderTable) -> str:
-    cells = [latex_escape(r.model) + ("$^\\dagger$" if r.note else "")]
+    cells = [latex_escape(r.label) + ("$^\\dagger$" if r.note else "")]
     cells += [format_value(v, r, t).replace(MISSING, "--") for v in r.values]
     return " & ".join(cells) + " \\\\"
 

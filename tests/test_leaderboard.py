@@ -144,7 +144,10 @@ def test_cells_are_primary_scores_and_missing_ones_a_dash(runs: Runs) -> None:
     table = _by_number(build_tables(runs.runs, paper=False))[5, "exam", "base"]
     mmlu = runs.result("base-7b", "suite_a", "mmlu")
     assert _row(table, "base-7b") == (mmlu, None, None, None, None)
-    assert f"| base-7b | {mmlu:.2f} | – | – | – | – |" in to_markdown([table]).splitlines()
+    md = to_markdown([table]).splitlines()
+    assert f"| base-7b (limited) | {mmlu:.2f} | – | – | – | – |" in md  # a 20-item slice
+    assert "- base-7b (limited) (ours): limited run (--limit), n of the full set: mmlu 20 of " \
+        "14042" in md
 
 
 def test_runs_of_one_checkpoint_merge_into_one_row(runs: Runs) -> None:
@@ -180,7 +183,7 @@ def test_benchmarks_in_no_report_table_go_to_other(runs: Runs) -> None:
 
 
 def test_paper_rows_follow_ours_and_are_marked(runs: Runs) -> None:
-    found = _by_number(build_tables(runs.runs, paper=True))
+    found = _by_number(build_tables(runs.runs, paper=True, allow_limited=True))
     exam = found[5, "exam", "base"]
     assert [r.source for r in exam.rows] == ["ours"] + ["paper"] * 13
     assert _row(exam, "Llama2-7B") == (46.8, 31.9, 32.4, 21.3, 19.0)
@@ -281,7 +284,7 @@ def test_every_column_names_a_benchmark_we_have_or_plan() -> None:
 
 
 def test_latex_is_booktabs_and_escaped(runs: Runs) -> None:
-    tables = build_tables(runs.runs, paper=True)
+    tables = build_tables(runs.runs, paper=True, allow_limited=True)
     tex = to_latex(tables)
     assert "chat\\_7b" in tex and "chat_7b" not in tex
     assert "Language \\& Knowledge" in tex
@@ -299,7 +302,7 @@ def test_latex_is_booktabs_and_escaped(runs: Runs) -> None:
 
 
 def test_written_files_and_csv_round_trip(runs: Runs, tmp_path: Path) -> None:
-    tables = build_tables(runs.runs, paper=True)
+    tables = build_tables(runs.runs, paper=True, allow_limited=True)
     paths = write_leaderboard(tables, tmp_path / "board")
     assert [p.name for p in paths[:3]] == ["leaderboard.md", "leaderboard.tex",
                                            "table05_exam_base.csv"]
@@ -310,7 +313,7 @@ def test_written_files_and_csv_round_trip(runs: Runs, tmp_path: Path) -> None:
         assert header == ["Model", "Source", *table.columns, "Note"]
         assert len(rows) == len(table.rows)
         for cells, row in zip(rows, table.rows, strict=True):
-            assert (cells[0], cells[1], cells[-1]) == (row.model, row.source, row.note)
+            assert (cells[0], cells[1], cells[-1]) == (row.label, row.source, row.note)
             parsed = [None if c == "" else float(c) for c in cells[2:-1]]
             assert parsed == [None if v is None else pytest.approx(v, abs=0.005)
                               for v in row.values]
@@ -329,7 +332,7 @@ def test_leaderboard_command(runs: Runs, tmp_path: Path, capsys: pytest.CaptureF
                              ) -> None:
     from evals.cli import main
 
-    main(["leaderboard", str(runs.root), "--paper", "-o", str(tmp_path / "lb")])
+    main(["leaderboard", str(runs.root), "--paper", "--allow-limited", "-o", str(tmp_path / "lb")])
     printed = capsys.readouterr()
     assert "InternLM2-Chat-7B" in printed.out and "(paper)" in printed.out
     assert (tmp_path / "lb" / "leaderboard.tex").is_file()
@@ -350,10 +353,38 @@ def test_beside_the_paper_rows_our_deliberate_fixes_give_way_to_opencompass_numb
     plain = _by_number(build_tables(runs, paper=False))[7, "language", "base"]
     assert _row(plain, BASE.name)[:3] == (6.67, 3.0, 50.0)
     assert not any("accuracy_oc" in n for n in plain.notes)
-    beside = _by_number(build_tables(runs, paper=True))[7, "language", "base"]
+    beside = _by_number(build_tables(runs, paper=True, allow_limited=True))[7, "language", "base"]
     assert _row(beside, BASE.name)[:3] == (13.33, 4.0, 50.0)
     assert [n for n in beside.notes if "accuracy_oc" in n] == [
         f"{label}: our rows show accuracy_oc, the OpenCompass-compatible number the report's "
         "rows use, not our primary metric (a deliberate fix, see the benchmark's docstring); "
         "without --paper the primary is shown" for label in ("TriviaQA", "NQ")]
     assert "TriviaQA: our rows show accuracy_oc" in to_markdown([beside])
+
+
+def test_paper_rows_refuse_slices_unless_allowed(runs: Runs, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The report's rows are full sets: a --limit row beside them is refused in one line
+    (exit 2) naming the row, its n of the full set and both fixes; allowed, it is labelled."""
+    from evals.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["leaderboard", str(runs.root), "--paper", "-o", str(tmp_path / "lb")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "base-7b" in err and "mmlu 20 of 14042" in err and "--allow-limited" in err
+    assert not (tmp_path / "lb").exists() or not any((tmp_path / "lb").iterdir())
+    main(["leaderboard", str(runs.root), "-o", str(tmp_path / "plain")])  # no paper: no refusal
+    assert "base-7b (limited)" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_is_labelled_with_its_partial_results(tmp_path: Path) -> None:
+    path = _fake_run(tmp_path, BASE, "lang", [_result("triviaqa", 6.67), _result("c3", 50.0)])
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
+    table = _by_number(build_tables(find_runs([tmp_path]), paper=False))[7, "language", "base"]
+    (row,) = [r for r in table.rows if r.model == BASE.name]
+    assert row.flags == ("interrupted",) and row.label == f"{BASE.name} (interrupted)"
+    assert row.note == "interrupted run: partial results"
+    with pytest.raises(ConfigError, match="interrupted run: partial results"):
+        build_tables(find_runs([tmp_path]), paper=True)
