@@ -4,7 +4,9 @@ from run directories only (never from a live engine), so they run anywhere the o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -20,6 +22,9 @@ from evals.config import (
     writable_file,
 )
 from evals.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evals.index import ScoreRow
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -70,10 +75,11 @@ def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark:
 
         w = csv.writer(sys.stdout)
         w.writerow(["checkpoint", "kind", "stage", "step", "tokens_seen", "suite", "benchmark",
-                    "metric", "value", "stderr", "n", "run_dir"])
+                    "metric", "value", "stderr", "n", "total", "limited", "status", "run_dir"])
         for r in rows:
             w.writerow([r.checkpoint, r.kind, r.stage, r.step, r.tokens_seen, r.suite,
-                        r.benchmark, r.metric, r.value, r.stderr, r.n, r.run_dir])
+                        r.benchmark, r.metric, r.value, r.stderr, r.n, r.total, int(r.limited),
+                        r.status, r.run_dir])
         return
     checkpoints = list(dict.fromkeys(r.checkpoint for r in rows))
     table = Table(title="primary scores (checkpoints in training order)")
@@ -85,6 +91,27 @@ def index(roots: tuple[Path, ...], config_path: str, db: Path | None, benchmark:
     for b in sorted({r.benchmark for r in rows}):
         table.add_row(b, *[_cell(cells.get((b, c))) for c in checkpoints])
     print_table(table)
+    for note in _index_notes(rows):  # with the table: a pipe keeps what the marks mean
+        click.echo(note)
+
+
+LIMITED_MARK, PARTIAL_MARK = "*", "†"
+
+
+def _index_notes(rows: Sequence[ScoreRow]) -> list[str]:
+    """What the marks in the index table mean, naming each marked score: a slice is not the
+    full set's number, and an unfinished run's results are partial."""
+    limited = [f"{r.checkpoint} {r.benchmark} {r.n} of {r.total if r.total else '?'}"
+               for r in rows if r.limited]
+    partial = sorted({f"{r.checkpoint}/{r.suite} ({r.status})" for r in rows if r.partial})
+    notes = []
+    if limited:
+        notes.append(f"{LIMITED_MARK} scored on a slice (--limit), n of the full set: "
+                     + ", ".join(limited))
+    if partial:
+        notes.append(f"{PARTIAL_MARK} from a run that did not complete, partial results: "
+                     + ", ".join(partial))
+    return notes
 
 
 def stdout_console(*renderables: Table) -> Console:
@@ -108,14 +135,17 @@ def echo_markdown(text: str) -> None:
     click.echo(text, nl=not text.endswith("\n"))
 
 
-def _cell(row: object) -> str:
-    """A score; "not run" for a benchmark whose data was missing; a dash where none ran."""
+def _cell(row: ScoreRow | None) -> str:
+    """A score, marked when it comes from a slice or an unfinished run; "not run" for a
+    benchmark whose data was missing; a dash where none ran."""
     from evals.index import NOT_RUN
 
-    value, metric = getattr(row, "value", None), getattr(row, "metric", None)
-    if value is not None:
-        return f"{value:.2f}"
-    return NOT_RUN if metric == NOT_RUN else "–"
+    if row is None:
+        return "–"
+    if row.value is not None:
+        marks = LIMITED_MARK * row.limited + PARTIAL_MARK * row.partial
+        return f"{row.value:.2f}{marks}"
+    return NOT_RUN if row.metric == NOT_RUN else "–"
 
 
 @click.command()

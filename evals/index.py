@@ -3,7 +3,8 @@ rereading predictions.
 
 It is derived data, rebuilt from run directories (``results.json`` and ``manifest.json``)
 and refreshed incrementally: a run is re-read only when its files changed since it was
-indexed, and runs whose directory is gone are dropped. Deleting the file loses nothing.
+indexed, and runs whose directory is gone are dropped. Deleting the file loses nothing,
+and an index written by another schema is rebuilt from the run directories on first use.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from evals.errors import ConfigError
 from evals.rundir import RunDir, find_runs, training_order
 
-INDEX_SCHEMA = 1
+INDEX_SCHEMA = 2
+"""2: scores carry the full set's size and whether the run was sliced (``--limit``)."""
 NOT_RUN = "not run"
 """The metric of a suite's benchmark that did not run (its data was missing): no value."""
 
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS scores (
     run_dir TEXT NOT NULL REFERENCES runs(run_dir) ON DELETE CASCADE, benchmark TEXT NOT NULL,
     metric TEXT NOT NULL, is_primary INTEGER NOT NULL, value REAL, stderr REAL, n INTEGER,
-    parse_failures INTEGER, PRIMARY KEY (run_dir, benchmark, metric));
+    parse_failures INTEGER, total INTEGER, limited INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_dir, benchmark, metric));
 CREATE TABLE IF NOT EXISTS dimensions (
     run_dir TEXT NOT NULL REFERENCES runs(run_dir) ON DELETE CASCADE, name TEXT NOT NULL,
     value REAL, PRIMARY KEY (run_dir, name));
@@ -63,6 +66,17 @@ class ScoreRow:
     stderr: float | None
     n: int | None
     run_dir: str
+    status: str = "complete"
+    """The run's status: a row from an ``interrupted``, ``failed`` or ``running`` run holds
+    partial results."""
+    total: int | None = None
+    """Items of the full set (None where the run did not record it)."""
+    limited: bool = False
+    """Scored on a slice (``--limit``): ``n`` of ``total``, not the full set's number."""
+
+    @property
+    def partial(self) -> bool:
+        return self.status != "complete"
 
 
 def default_index_path(output_dir: Path) -> Path:
@@ -77,17 +91,25 @@ def _connect(db: Path) -> Iterator[sqlite3.Connection]:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.executescript(DDL)
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is not None and row[0] != str(INDEX_SCHEMA):
+            _rebuild(conn)
+            row = None
         if row is None:
             conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(INDEX_SCHEMA),))
-        elif int(row[0]) != INDEX_SCHEMA:
-            raise ConfigError(f"{db}: index schema {row[0]} (this evals writes {INDEX_SCHEMA}); "
-                              "delete the file, it is rebuilt from the run directories")
         yield conn
         conn.commit()
     except sqlite3.DatabaseError as err:
         raise ConfigError(f"{db}: not a usable index ({err}); delete it to rebuild") from None
     finally:
         conn.close()
+
+
+def _rebuild(conn: sqlite3.Connection) -> None:
+    """An index of another schema is derived data: drop it; the refresh that follows
+    re-reads every run directory."""
+    for table in ("scores", "dimensions", "runs", "meta"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.executescript(DDL)
 
 
 def _stamp(run: RunDir) -> str:
@@ -129,14 +151,15 @@ def _insert(conn: sqlite3.Connection, run: RunDir, key: str, stamp: str) -> None
         m.get("git_commit"), stamp))
     if not (run.path / "results.json").is_file():
         return
-    rows: list[tuple[str, str, str, int, float | None, float | None, int, int]] = []
+    rows: list[tuple[object, ...]] = []
     for r in run.results:
-        rows.append((key, r.benchmark, r.primary.name, 1, r.primary.value, r.primary.stderr, r.n,
-                     r.parse_failures))
-        rows += [(key, r.benchmark, s.name, 0, s.value, s.stderr, r.n, r.parse_failures)
+        size = (r.n, r.parse_failures, r.total, int(r.limited))
+        rows.append((key, r.benchmark, r.primary.name, 1, r.primary.value, r.primary.stderr,
+                     *size))
+        rows += [(key, r.benchmark, s.name, 0, s.value, s.stderr, *size)
                  for s in r.secondary if s.name != r.primary.name]
-    rows += [(key, s.benchmark, NOT_RUN, 1, None, None, 0, 0) for s in run.skipped]
-    conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", rows)
+    rows += [(key, s.benchmark, NOT_RUN, 1, None, None, 0, 0, None, 0) for s in run.skipped]
+    conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
     conn.executemany("INSERT OR REPLACE INTO dimensions VALUES (?,?,?)",
                      [(key, d.name, d.value) for d in run.dimensions])
 
@@ -159,7 +182,8 @@ def query_scores(db: Path, *, benchmark: str | None = None, checkpoint: str | No
     if primary_only:
         where.append("s.is_primary = 1")
     sql = ("SELECT r.checkpoint, r.kind, r.stage, r.step, r.tokens_seen, r.suite, s.benchmark, "
-           "s.metric, s.is_primary, s.value, s.stderr, s.n, r.run_dir FROM scores s JOIN runs r "
+           "s.metric, s.is_primary, s.value, s.stderr, s.n, r.run_dir, r.status, s.total, "
+           "s.limited FROM scores s JOIN runs r "
            f"USING (run_dir) WHERE {' AND '.join(where)}")
     with _connect(db) as conn:
         for what, column, table, value in filters:
@@ -167,8 +191,10 @@ def query_scores(db: Path, *, benchmark: str | None = None, checkpoint: str | No
                 _check_known(conn, db, what, column.split(".")[1], table, value)
         rows = [ScoreRow(checkpoint=c, kind=k, stage=st, step=sp, tokens_seen=t, suite=su,
                          benchmark=b, metric=m, primary=bool(p), value=v, stderr=e, n=n,
-                         run_dir=rd)
-                for c, k, st, sp, t, su, b, m, p, v, e, n, rd in conn.execute(sql, args)]
+                         run_dir=rd, status=status or "unknown", total=total,
+                         limited=bool(lim))
+                for c, k, st, sp, t, su, b, m, p, v, e, n, rd, status, total, lim
+                in conn.execute(sql, args)]
     return sorted(rows, key=lambda r: (training_order(r.stage, r.step, r.tokens_seen, r.checkpoint),
                                        r.benchmark, not r.primary, r.metric))
 

@@ -136,3 +136,39 @@ def test_find_runs_errors_name_the_path(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no run directories"):
         find_runs([tmp_path])
+
+
+def test_index_marks_slices_and_partial_runs_and_rebuilds_an_old_schema(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every score here is a 4-item slice (limit: 4), so each cell is marked and the note
+    names n of the full set; a run left interrupted is marked as partial. An index written
+    by the previous schema is rebuilt on first use, not refused."""
+    import sqlite3
+
+    from evals.index import INDEX_SCHEMA
+
+    cfg = _config(tmp_path, data_dir)
+    main(["run", "-c", str(cfg), "--all"])
+    out = tmp_path / "out"
+    manifest = out / "sft" / "tiny" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "status": "interrupted"}))
+    with sqlite3.connect(out / "index.sqlite") as conn:  # as schema 1 left it
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    capsys.readouterr()
+    main(["index", str(out)])
+    printed = capsys.readouterr().out
+    rows = query_scores(out / "index.sqlite")
+    assert all(r.limited and r.n == 4 for r in rows)
+    assert {r.total for r in rows if r.benchmark == "gsm8k"} == {1319}
+    assert {r.checkpoint for r in rows if r.partial} == {"sft"}
+    assert "* scored on a slice (--limit), n of the full set: step-1000 gsm8k 4 of 1319" in printed
+    assert "† from a run that did not complete, partial results: sft/tiny (interrupted)" in printed
+    sft_cells = [line for line in printed.splitlines() if line.lstrip("│ ").startswith("gsm8k")]
+    assert sft_cells and sft_cells[0].rstrip(" │").endswith("*†")
+    with sqlite3.connect(out / "index.sqlite") as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == (str(INDEX_SCHEMA),)
+    main(["index", str(out), "--csv"])
+    header, first = capsys.readouterr().out.splitlines()[:2]
+    assert header.split(",")[10:14] == ["n", "total", "limited", "status"]
+    assert first.split(",")[10:14] == ["4", "1319" if "gsm8k" in first else "14042", "1",
+                                       "complete"]
