@@ -293,6 +293,49 @@ def test_a_benchmark_skipped_for_missing_data_shows_as_not_run(root: Path,
     assert 'title="in the suite, but its data was missing">not run</td>' in html
 
 
+def test_protocol_changes_slices_and_partial_runs_are_said_where_the_numbers_are(
+        root: Path, tmp_path: Path) -> None:
+    """base ran MMLU as PPL 0-shot; here sft's results say gen 5-shot (a chat suite): its
+    heatmap cell and stage delta carry the protocol change and a note names it. rlhf's run
+    was interrupted: its cells are marked partial. Every run is a slice (limit 30)."""
+    for name in ("base", "sft", "rlhf"):
+        shutil.copytree(root / name / "tiny", tmp_path / name / "tiny")
+    res = tmp_path / "sft" / "tiny" / "results.json"
+    data = json.loads(res.read_text())
+    for b in data["benchmarks"]:
+        if b["benchmark"] == "mmlu":
+            b.update(mode="gen", shots=5)
+    res.write_text(json.dumps(data))
+    manifest = tmp_path / "rlhf" / "tiny" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "status": "interrupted"}))
+    report = build_report(find_runs([tmp_path]))
+    assert _cell(report, "mmlu", "sft").protocol == "ppl 0-shot → gen 5-shot"
+    assert _cell(report, "mmlu", "rlhf").protocol == ""  # the baseline's protocol again
+    assert _cell(report, "gsm8k", "sft").protocol == ""
+    base_sft = report.stage_steps[0]
+    (mmlu,) = [c for c in base_sft.changes if c.column == "mmlu"]
+    assert mmlu.protocol == "ppl 0-shot → gen 5-shot"
+    sft_rlhf = report.stage_steps[1]
+    (back,) = [c for c in sft_rlhf.changes if c.column == "mmlu"]
+    assert back.protocol == "gen 5-shot → ppl 0-shot"
+    assert any(n.startswith("mmlu: compared across protocols (") and
+               "base ppl 0-shot, sft gen 5-shot" in n for n in report.notes)
+    rows = {r.checkpoint.name: r for r in report.overview}
+    cells = [c for c in rows["rlhf"].scores if c is not None]
+    assert cells and all(c.partial and c.limited for c in cells)
+    assert not any(c.partial for c in rows["sft"].scores if c is not None)
+    assert "rlhf / tiny: the run is interrupted (it did not complete): its scores, marked †, " \
+        "are partial" in report.notes
+    assert f"base / tiny: scored on a slice (--limit), marked *, n of the full set: gsm8k " \
+        f"{LIMIT} of 1319" in " ".join(report.notes)
+    html = render_html(report)
+    assert "⚠ ppl 0-shot → gen 5-shot" in html
+    from evals.report.figures import heatmap_svg
+
+    assert heatmap_svg(report.heatmap).count("≠") == 1  # sft's MMLU cell only
+    assert f"a slice (--limit): {LIMIT} of 14042 items" in html
+
+
 def test_clashing_names_are_told_apart_by_suite() -> None:
     keys = _keys([("a", "base_suite", "mmlu"), ("a", "chat_suite", "mmlu"),
                   ("b", "chat_suite", "mmlu"), ("a", "base_suite", "gsm8k")])

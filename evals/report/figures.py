@@ -29,6 +29,8 @@ _CMAP = "RdBu"
 MIN_RANGE = 0.05
 """Colour scale reaches at least +-5% of a metric's range, so that tiny changes stay pale."""
 SIGNIFICANT = "*"
+PROTOCOL = "≠"
+"""The compared checkpoints ran the benchmark under different protocols (mode, shots)."""
 
 
 def to_svg(fig: Figure, prefix: str) -> str:
@@ -93,7 +95,7 @@ def _cell(ax: Axes, i: int, j: int, change: Change | None, colour: ColorType) ->
     ax.add_patch(Rectangle((j, i), 1, 1, facecolor=colour,
                            edgecolor="black" if bold else "white",
                            linewidth=2.0 if bold else 0.5))
-    label = f"{change.score:.1f}{SIGNIFICANT if bold else ''}"
+    label = f"{change.score:.1f}{SIGNIFICANT if bold else ''}{PROTOCOL if change.protocol else ''}"
     r, g, b, _ = to_rgba(colour)
     dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
     ax.text(j + 0.5, i + 0.5, label, ha="center", va="center",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,6 +80,11 @@ class ScoreCell:
     stderr: float
     n: int
     parse_failures: int
+    total: int | None = None
+    """Items of the full set; with ``limited``, the cell is a slice (``--limit``)."""
+    limited: bool = False
+    partial: bool = False
+    """From a run that did not complete (interrupted, failed): partial results."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,9 @@ class Change:
     delta: float | None
     test: PairedComparison | None
     note: str = ""
+    protocol: str = ""
+    """Set when the two checkpoints ran the benchmark under different protocols (mode,
+    shots), e.g. "ppl 5-shot → gen 0-shot": the delta is not like for like."""
 
     @property
     def significant(self) -> bool:
@@ -285,11 +294,20 @@ class _Builder:
         self.runs = usable
         self.notes += [f"{r.checkpoint.name} / {r.suite}: not run (data missing): "
                        f"{', '.join(s.benchmark for s in r.skipped)}" for r in usable if r.skipped]
+        self.notes += [f"{r.checkpoint.name} / {r.suite}: the run is {r.manifest.get('status')}"
+                       " (it did not complete): its scores, marked †, are partial"
+                       for r in usable if not r.complete]
+        self.notes += [f"{r.checkpoint.name} / {r.suite}: scored on a slice (--limit), marked *,"
+                       " n of the full set: " + ", ".join(
+                           f"{x.benchmark} {x.n} of {x.total or '?'}" for x in r.results
+                           if x.limited) for r in usable if any(x.limited for x in r.results)]
         self.checkpoints = _checkpoints(usable)
         self.order = {c.name: i for i, c in enumerate(self.checkpoints)}
         self.entries, self.columns = self._columns()
         self.cell = {(e.checkpoint, e.column): e for e in self.entries}
         self._predictions: dict[tuple[str, str], list[SampleResult] | None] = {}
+        self.protocol_notes: defaultdict[str, set[str]] = defaultdict(set)
+        """Per column, the compared pairs that ran it under different protocols."""
 
     def _has_results(self, run: RunDir) -> bool:
         if (run.path / "results.json").is_file():
@@ -337,9 +355,7 @@ class _Builder:
             scores = []
             for col in self.columns:
                 e = self.cell.get((ckpt.name, col.key))
-                scores.append(None if e is None else ScoreCell(
-                    e.result.primary.value, e.result.primary.stderr, e.result.n,
-                    e.result.parse_failures))
+                scores.append(None if e is None else _score_cell(e))
             rows.append(OverviewRow(ckpt, tuple(by_key.get((ckpt.name, n)) for n in names),
                                     tuple(scores), tuple((ckpt.name, col.key) in skipped
                                                          for col in self.columns)))
@@ -369,16 +385,21 @@ class _Builder:
         delta = score - old.result.primary.value
         if baseline == candidate:
             return Change(column.key, baseline, candidate, score, 0.0, None)
+        protocol = _protocol_change(old.result, new.result)
+        if protocol:
+            self.protocol_notes[column.key].add(
+                f"{baseline} {_protocol(old.result)}, {candidate} {_protocol(new.result)}")
         b, c = self.predictions(old), self.predictions(new)
         if b is None or c is None:
-            return Change(column.key, baseline, candidate, score, delta, None, "no predictions")
+            return Change(column.key, baseline, candidate, score, delta, None, "no predictions",
+                          protocol)
         pairs = pair_samples(b, c)
         if not pairs:
             return Change(column.key, baseline, candidate, score, delta, None,
-                          "no samples in common")
+                          "no samples in common", protocol)
         test = compare_pairs(column.benchmark, pairs, alpha=self.alpha,
                              n_boot=_n_boot(len(pairs)))
-        return Change(column.key, baseline, candidate, score, delta, test)
+        return Change(column.key, baseline, candidate, score, delta, test, protocol=protocol)
 
     def heatmap(self, baseline: str) -> Heatmap:
         names = tuple(c.name for c in self.checkpoints)
@@ -468,6 +489,10 @@ def build_report(runs: list[RunDir], *, baseline: str | None = None,
                           f"(known: {', '.join(names)})")
     dimensions, overview = b.overview()
     samples, sets = b.samples(samples_per_benchmark)
+    heatmap, stage_steps = b.heatmap(baseline), b.stage_steps()
+    b.notes += [f"{col}: compared across protocols ({'; '.join(sorted(pairs))}); its heatmap "
+                "cells (≠) and stage deltas (⚠) mix the model's change with the protocol's"
+                for col, pairs in b.protocol_notes.items()]
     return Report(
         title=title,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -476,9 +501,9 @@ def build_report(runs: list[RunDir], *, baseline: str | None = None,
         dimensions=dimensions,
         columns=b.columns,
         overview=overview,
-        heatmap=b.heatmap(baseline),
+        heatmap=heatmap,
         curves=b.curves(),
-        stage_steps=b.stage_steps(),
+        stage_steps=stage_steps,
         needles=b.needles(),
         judges=b.judges(),
         samples=samples,
@@ -534,6 +559,24 @@ def _dimension_of(runs: Sequence[RunDir]) -> dict[tuple[str, str], str]:
                 out.setdefault((run.suite, b), d.name)
                 out.setdefault((run.suite, f"{b}_judge"), d.name)
     return out
+
+
+def _score_cell(e: _Entry) -> ScoreCell:
+    r = e.result
+    return ScoreCell(r.primary.value, r.primary.stderr, r.n, r.parse_failures, r.total,
+                     r.limited, not e.run.complete)
+
+
+def _protocol(r: BenchmarkResult) -> str:
+    return f"{r.mode.value} {r.shots}-shot"
+
+
+def _protocol_change(old: BenchmarkResult, new: BenchmarkResult) -> str:
+    """"ppl 5-shot → gen 0-shot" where two results were made under different protocols
+    (a base suite's PPL beside a chat suite's generation): their delta mixes the change of
+    the model with the change of the protocol."""
+    a, b = _protocol(old), _protocol(new)
+    return "" if a == b else f"{a} → {b}"
 
 
 def _column(key: str, run: RunDir, r: BenchmarkResult, dimension: str | None) -> Column:
