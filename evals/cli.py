@@ -18,6 +18,7 @@ from rich.table import Table
 
 from evals import cli_data as _data_commands
 from evals import cli_results as _results_commands
+from evals import cli_watch as _watch_command
 from evals.config import (
     DEFAULT_CONFIG,
     EvalsConfig,
@@ -42,6 +43,10 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 """Tables on stdout; piped, not squeezed to 80 columns."""
 
 
+PIPED_PROGRESS_S = 10.0
+"""Seconds between progress lines when stderr is not a terminal."""
+
+
 class RichProgress:
     """Requests done and tokens/s for each kind of request the engine works through."""
 
@@ -49,7 +54,8 @@ class RichProgress:
         self._progress: Progress | None = None
         self._task: object = None
         self._tokens = 0
-        self._t0 = 0.0
+        self._t0 = self._said = 0.0
+        self._label, self._total, self._done = "", 0, 0
 
     def start(self, label: str, total: int) -> None:
         import time
@@ -62,6 +68,7 @@ class RichProgress:
         self._progress.start()
         self._task = self._progress.add_task(label, total=total, rate="")
         self._tokens, self._t0 = 0, time.perf_counter()
+        self._label, self._total, self._done, self._said = label, total, 0, self._t0
 
     def advance(self, requests: int, tokens: int) -> None:
         import time
@@ -71,8 +78,12 @@ class RichProgress:
         self._tokens += tokens
         rate = self._tokens / max(time.perf_counter() - self._t0, 1e-9)
         self._progress.update(self._task, advance=requests, rate=f"{rate:,.0f} tok/s")  # type: ignore[arg-type]
-        if not console.is_terminal:
-            console.print(f"  {requests} requests done, {rate:,.0f} tok/s")
+        self._done += requests
+        now = time.perf_counter()
+        if not console.is_terminal and now - self._said >= PIPED_PROGRESS_S:
+            self._said = now  # piped (a log file, CI): a line every PIPED_PROGRESS_S, not per batch
+            console.print(f"  {self._label}: {self._done}/{self._total} requests, "
+                          f"{rate:,.0f} tok/s", highlight=False)
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -182,13 +193,21 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
         output_dir: str | None, sweep: bool, executor: str | None, address: str | None,
         shards: int | None, skip_missing: bool) -> None:
     """Evaluate checkpoints on suites; with no flags, what evals.yaml declares."""
-    config_dir = Path(config_path).resolve().parent
     flags = RunFlags(kind, backend, output_dir, limit, max_tokens, sweep, executor, address,
                      shards, skip_missing)
+    _run(config_path, models, flags, _suite_loader(suites, Path(config_path).resolve().parent))
+
+
+SuitesOf = Callable[[EvalsConfig, ModelSpec], list[SuiteSpec]]
+
+
+def _suite_loader(suites: Sequence[str], config_dir: Path) -> SuitesOf:
+    """A checkpoint's suites: ``--suite`` when given, else its own, evals.yaml's or its
+    stage's; each suite file read once."""
     loaded: dict[str, SuiteSpec] = {}
 
     def suites_of(cfg: EvalsConfig, model: ModelSpec) -> list[SuiteSpec]:
-        names = suites or cfg.suites_for(model)
+        names = list(suites) or cfg.suites_for(model)
         if not names:
             raise ConfigError(f"{model.name}: no suites (stage {model.stage}); pass --suite, "
                               "or give suites (or stage_suites) in evals.yaml")
@@ -197,7 +216,7 @@ def run(config_path: str, models: tuple[str, ...], suites: tuple[str, ...], kind
                 loaded[s] = load_suite(find_suite(s, config_dir))
         return [loaded[s] for s in names]
 
-    _run(config_path, models, flags, suites_of)
+    return suites_of
 
 
 @dataclass(frozen=True)
@@ -231,7 +250,7 @@ class RunFlags:
 
 
 def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
-         suites_of: Callable[[EvalsConfig, ModelSpec], list[SuiteSpec]]) -> None:
+         suites_of: SuitesOf) -> None:
     path = Path(config_path)
     config = load_config(path) if path.is_file() or config_path != DEFAULT_CONFIG else None
     if config is None and not models:
@@ -242,6 +261,9 @@ def _run(config_path: str, models: tuple[str, ...], flags: RunFlags,
         [m.model_copy(update={"kind": ModelKind(kind)}) if kind else m
          for m in config.models] if config else []
     )
+    if not selected:
+        raise ConfigError(f"{path}: field 'models': no checkpoints to run; add entries under "
+                          "models: or pass --model PATH")
     effective = flags.apply(config or EvalsConfig(models=selected))
     writable_dir(resolve_path(config_dir, effective.output_dir), "output_dir")
     writable_dir(cache_path(effective, config_dir).parent, "cache_dir")
@@ -618,6 +640,7 @@ def _print_dimensions(run_dir: Path) -> None:
 
 _results_commands.register(cli)
 cli.add_command(_data_commands.data)
+cli.add_command(_watch_command.watch)
 
 
 def threading_main() -> bool:

@@ -171,7 +171,9 @@ class EvalsConfig(_Strict):
     data_dir: str = "../shared/data"
     output_dir: str = "outputs"
     cache_dir: str | None = None
-    models: list[ModelSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(default_factory=list)
+    """The checkpoints ``evals run`` evaluates; may be empty for ``evals watch`` (which finds
+    them) or ``evals run --model``."""
     suites: list[str] | None = Field(default=None, min_length=1)
     """The suites every checkpoint runs (a model's own ``suites`` win); when absent, each
     checkpoint runs its stage's suites (``stage_suites``)."""
