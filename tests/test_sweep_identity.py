@@ -177,7 +177,7 @@ def test_sigint_marks_the_run_interrupted_and_a_rerun_completes(
                   extra="")
     cfg.write_text(cfg.read_text().replace("runner: {backend: mock}",
                                            "runner: {backend: mock, batch_size: 2}"))
-    env = {**os.environ, "EVALS_MOCK_DELAY_S": "0.2"}
+    env = {**os.environ, "EVALS_MOCK_DELAY_S": "1.0"}  # 40 s unless interrupted: loaded CI
     evals = str(Path(sys.executable).parent / "evals")
     proc = subprocess.Popen([evals, "run", "-c", str(cfg)], env=env, stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
@@ -187,6 +187,7 @@ def test_sigint_marks_the_run_interrupted_and_a_rerun_completes(
             manifest.is_file() and '"running"' in manifest.read_text()):
         time.sleep(0.2)
     time.sleep(1.5)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -155,13 +155,14 @@ def test_watch_command_follows_a_trainer_and_resumes_after_ctrl_c(
     ckpts = tmp_path / "ckpts"
     _checkpoint(ckpts / "step-1000")
     out = tmp_path / "out"
-    proc = _watch(cfg, ckpts, {"EVALS_MOCK_DELAY_S": "0.3"})
+    proc = _watch(cfg, ckpts, {"EVALS_MOCK_DELAY_S": "3"})  # interrupted in its first request
     manifest = out / "step-1000" / "tiny" / "manifest.json"
     deadline = time.time() + 120
     while time.time() < deadline and not (
             manifest.is_file() and '"running"' in manifest.read_text()):
         time.sleep(0.1)
     time.sleep(0.6)
+    assert proc.poll() is None, "the watcher ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
