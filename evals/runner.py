@@ -210,12 +210,12 @@ def run_model(
     cache = ResponseCache(cache_path(config, config_dir))
     identity = load_identity(spec)
     backend = LazyBackend(build, spec, cache.fingerprint_of(identity))
-    engine = Engine(backend, cache, config.runner.batch_size, config.runner.max_retries,
-                    retry_backoff_s, progress)
     manifests: dict[Path, dict[str, Any]] = {}
     for plan in plans:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
     with engine_logs([p.run_dir for p in plans]):  # a fingerprint may load the model
+        engine = Engine(backend, cache, config.runner.batch_size, config.runner.max_retries,
+                        retry_backoff_s, progress)
         try:
             for plan in plans:
                 manifests[plan.run_dir] = build_manifest(config, model, model_path, plan,

@@ -1,29 +1,61 @@
-"""Index, report, leaderboard, gate and diff on run directories of the embedded model (real
-transformers backend): a baseline run, a candidate with a planted regression and one with a
-noise-level change, planted by editing the candidate's predictions on disk."""
+"""Index, report, leaderboard, gate and diff on run directories of the embedded model: a
+baseline run made by a real ``evals run`` process on the vLLM backend (whose console must
+hold our output only, the engine's logs going to the run directory), a candidate with a
+planted regression and one with a noise-level change, planted by editing the candidate's
+predictions on disk."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from evals.cli import main
-from evals.config import EvalsConfig, GateConfig, ModelSpec, RunnerConfig, SuiteSpec
+from evals.config import GateConfig
 from evals.embedded import resolve_embedded
 from evals.gate import exit_code, gate
 from evals.records import SampleResult
 from evals.rundir import RunDir
-from evals.runner import run_model
 
 pytestmark = pytest.mark.slow
 
-SUITE = SuiteSpec.model_validate({"name": "tiny", "benchmarks": [
-    {"name": "mmlu", "mode": "ppl", "shots": 0, "limit": 30},
-    {"name": "gsm8k", "limit": 1, "max_tokens": 24},
-], "dimensions": {"examination": ["mmlu"], "reasoning": ["gsm8k"]}})
+SUITE = """name: tiny
+benchmarks:
+  - {name: mmlu, mode: ppl, shots: 0, limit: 30}
+  - {name: gsm8k, limit: 1, max_tokens: 24}
+dimensions: {examination: [mmlu], reasoning: [gsm8k]}
+"""
+VLLM_LOG_LINE = re.compile(r"^(\(\w+ pid=\d+\) )?(DEBUG|INFO|WARNING|ERROR) \d\d-\d\d \d\d:")
+"""vLLM's own console format: ``INFO 12-06 01:21:04 [core.py:93] ...``."""
+
+
+@dataclass(frozen=True)
+class Console:
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def baseline(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, Console]:
+    root = tmp_path_factory.mktemp("embedded")
+    (root / "tiny.yaml").write_text(SUITE)
+    model = resolve_embedded("smollm2-135m-instruct")
+    (root / "evals.yaml").write_text(
+        f"data_dir: {data_dir}\noutput_dir: {root}\nsuites: [{root / 'tiny.yaml'}]\n"
+        f"models:\n  - {{name: base, path: {model}, kind: chat, stage: sft}}\n"
+        "runner: {backend: vllm, dtype: float32, max_model_len: 2048}\n")
+    evals = str(Path(sys.executable).parent / "evals")
+    done = subprocess.run([evals, "run", "-c", str(root / "evals.yaml")], capture_output=True,
+                          text=True, env={**os.environ}, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return RunDir(root / "base" / "tiny"), Console(done.stdout, done.stderr)
 
 
 def _plant(src: Path, dst: Path, benchmark: str, flip_right: int, flip_wrong: int) -> RunDir:
@@ -49,22 +81,28 @@ def _plant(src: Path, dst: Path, benchmark: str, flip_right: int, flip_wrong: in
 
 
 @pytest.fixture(scope="module")
-def runs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, RunDir, RunDir]:
-    data = data_dir
-    root = tmp_path_factory.mktemp("embedded")
-    model = ModelSpec(name="base", path=str(resolve_embedded("smollm2-135m-instruct")),
-                      kind="chat", stage="sft")
-    config = EvalsConfig(data_dir=str(data), output_dir=str(root), models=[model],
-                         runner=RunnerConfig(backend="hf", dtype="float32", max_model_len=2048,
-                                             hf_batch_size=8))
-    (outcome,) = run_model(config, root, model, [SUITE])
-    base = RunDir(outcome.run_dir)
+def runs(baseline: tuple[RunDir, Console]) -> tuple[RunDir, RunDir, RunDir]:
+    base = baseline[0]
+    root = base.path.parent.parent
     rows = base.predictions("mmlu")
     n_right = sum(r.score.value == 1.0 for r in rows)
     assert n_right >= 6, "the embedded model should get a few MMLU items right"
     regressed = _plant(base.path, root / "regressed" / "tiny", "mmlu", n_right - 1, 0)
     noise = _plant(base.path, root / "noise" / "tiny", "mmlu", 1, 1)
     return base, regressed, noise
+
+
+def test_the_console_holds_our_output_and_the_engine_log_the_engines(
+        baseline: tuple[RunDir, Console]) -> None:
+    """At default verbosity no line of vLLM's logger reaches the console (they filled it
+    with hundreds of engine-config and kernel lines); they are in the run's engine.log."""
+    run, console = baseline
+    engine_lines = [line for line in (console.stdout + console.stderr).splitlines()
+                    if VLLM_LOG_LINE.match(line) or "vllm." in line.split(":", 1)[0]]
+    assert engine_lines == [], engine_lines[:5]
+    assert "base · tiny" in console.stdout and "run directory:" in console.stderr
+    log = (run.path / "engine.log").read_text()
+    assert re.search(r" INFO \d+ vllm[.\w]*: ", log), log[:2000]
 
 
 def test_gate_on_the_embedded_model(runs: tuple[RunDir, RunDir, RunDir]) -> None:
