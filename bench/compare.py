@@ -5,11 +5,14 @@
     .venv/bin/python bench/compare.py --ablate                     # evals with each lever off
 
 The same model (the embedded SmolLM2 unless --model), the same items (MMLU 5-shot PPL across
-subjects, HellaSwag PPL, GSM8K 4-shot generation, drawn from ../shared/data by evals' own
-fixed-seed selection) and the same prompts go to every harness: lm-eval 0.4.13 gets local
+subjects, C-Eval 5-shot PPL (its letter follows a seam, " \\n", that the tokenizer puts in
+the continuation), HellaSwag PPL, WinoGrande PPL (two contexts, one continuation), GSM8K
+4-shot generation, drawn from ../shared/data by evals' own fixed-seed selection; a count of
+0 leaves a benchmark out) and the same prompts go to every harness: lm-eval 0.4.13 gets local
 task files holding evals' rendered prompts, the floor gets the token ids and sampling settings
 evals' vllm backend would send, in one ``vllm.LLM.generate`` call (bench/_floor.py).
-OpenCompass runs its own runner in its own environment (.venv-ref, bench/_opencompass.py).
+OpenCompass runs its own runner in its own environment (.venv-ref, bench/_opencompass.py), on
+MMLU, HellaSwag and GSM8K (its configs for C-Eval and WinoGrande are not wired here).
 Each harness runs cold in its own process; the table gives medians over --repeats, scores,
 and how often each harness picked the same option (or wrote the same text) as evals.
 """
@@ -62,6 +65,8 @@ class Settings:
     gsm8k_max_tokens: int
     max_model_len: int
     data_dir: Path
+    ceval: int = 0
+    winogrande: int = 0
 
 
 @dataclass
@@ -149,11 +154,14 @@ def bench_runner(s: Settings, **levers: bool) -> RunnerConfig:
 def write_evals_config(s: Settings, variant: str, runner: RunnerConfig) -> Path:
     root = s.work / f"evals-{variant}"
     (root / "suites").mkdir(parents=True, exist_ok=True)
+    lines = [(s.mmlu, f"{{name: mmlu, mode: ppl, shots: 5, limit: {s.mmlu}}}"),
+             (s.ceval, f"{{name: ceval, mode: ppl, shots: 5, limit: {s.ceval}}}"),
+             (s.hellaswag, f"{{name: hellaswag, mode: ppl, shots: 0, limit: {s.hellaswag}}}"),
+             (s.winogrande, f"{{name: winogrande, mode: ppl, shots: 0, limit: {s.winogrande}}}"),
+             (s.gsm8k, f"{{name: gsm8k, shots: 4, limit: {s.gsm8k}, "
+                       f"max_tokens: {s.gsm8k_max_tokens}}}")]
     (root / "suites" / "perf.yaml").write_text(
-        "name: perf\nbenchmarks:\n"
-        f"  - {{name: mmlu, mode: ppl, shots: 5, limit: {s.mmlu}}}\n"
-        f"  - {{name: hellaswag, mode: ppl, shots: 0, limit: {s.hellaswag}}}\n"
-        f"  - {{name: gsm8k, shots: 4, limit: {s.gsm8k}, max_tokens: {s.gsm8k_max_tokens}}}\n",
+        "name: perf\nbenchmarks:\n" + "".join(f"  - {line}\n" for n, line in lines if n),
         encoding="utf-8")
     cfg = root / "evals.yaml"
     runner_json = json.dumps(runner.model_dump(mode="json", exclude_defaults=True))
@@ -173,7 +181,7 @@ def plan(s: Settings) -> Work:
 
 
 def _gold(pb: PlannedBenchmark, i: int) -> int:
-    return "ABCD".index(str(pb.samples[i].target))
+    return "ABCD".index(str(pb.samples[i].target))  # WinoGrande's "A"/"B" too
 
 
 def _text(prompt: object) -> str:
@@ -251,6 +259,10 @@ def write_lmeval_tasks(s: Settings, work: Work) -> Path:
                 first = reqs[0]
                 if isinstance(first, GenerateRequest):
                     row: dict[str, object] = {"id": i, "prompt": _text(first.prompt), "target": ""}
+                elif name == "winogrande":  # lm-eval's multiple-input form: one context per option
+                    row = {"id": i, "gold": _gold(pb, i), "continuation": first.continuation,
+                           "contexts": [_text(r.context) for r in reqs
+                                        if isinstance(r, LoglikelihoodRequest)]}
                 else:
                     assert isinstance(first, LoglikelihoodRequest)
                     row = {"id": i, "context": _text(first.context), "gold": _gold(pb, i),
@@ -265,6 +277,10 @@ def write_lmeval_tasks(s: Settings, work: Work) -> Path:
                     f"generation_kwargs: {{until: {json.dumps(list(params.stop))}, "
                     f"max_gen_toks: {params.max_tokens}, do_sample: false, temperature: 0.0}}\n"
                     "metric_list: [{metric: exact_match}]\n")
+        elif name == "winogrande":
+            body = ("output_type: multiple_choice\ndoc_to_text: gold\ndoc_to_choice: contexts\n"
+                    "doc_to_target: continuation\ntarget_delimiter: ''\n"
+                    "metric_list: [{metric: acc}]\n")
         else:
             body = ("output_type: multiple_choice\ndoc_to_text: context\ndoc_to_choice: choices\n"
                     "doc_to_target: gold\ntarget_delimiter: ''\nmetric_list: [{metric: acc}]\n")
@@ -315,9 +331,10 @@ def run_opencompass(s: Settings, work: Work) -> Measured:
 # --- the floor -----------------------------------------------------------------------------
 
 
-def floor_calls(work: Work, max_len: int) -> list[VLLMCall]:
+def floor_calls(work: Work, max_len: int, block_size: int) -> list[list[VLLMCall]]:
     """The vLLM calls evals' backend makes for the bench's requests (after de-duplication),
-    built by the backend's own functions."""
+    built by the backend's own functions, in its two waves: the passes (and full passes),
+    then the one-token steps the prefix cache serves; generations last."""
     from transformers import AutoTokenizer
 
     encoder = PromptEncoder(AutoTokenizer.from_pretrained(work.model_path), max_len)
@@ -328,8 +345,8 @@ def floor_calls(work: Work, max_len: int) -> list[VLLMCall]:
                 reqs.setdefault(request_key(r), r)
     ll = [r for r in reqs.values() if isinstance(r, LoglikelihoodRequest)]
     gen = [r for r in reqs.values() if isinstance(r, GenerateRequest)]
-    return plan_scoring(encoder, ll, single_pass=True).calls + [
-        generate_call(encoder, r) for r in gen]
+    scoring = plan_scoring(encoder, ll, True, block_size)
+    return [scoring.first, scoring.steps, [generate_call(encoder, r) for r in gen]]
 
 
 def run_floor(s: Settings, work: Work) -> Measured:
@@ -337,11 +354,14 @@ def run_floor(s: Settings, work: Work) -> Measured:
 
     root = s.work / "floor"
     root.mkdir(parents=True, exist_ok=True)
-    calls = floor_calls(work, s.max_model_len)
+    block = 128 if current_platform.is_cpu() else 16  # vLLM's default KV block per platform
+    waves = floor_calls(work, s.max_model_len, block)
+    calls = [c for wave in waves for c in wave]
     spec = BackendSpec(ModelSpec(name="bench", path=s.model), work.model_path, bench_runner(s))
     engine = engine_kwargs(spec, current_platform.is_cpu())  # what evals' backend passes
     (root / "requests.json").write_text(json.dumps(
-        {"engine": engine, "requests": [{"ids": c.ids, "params": c.params} for c in calls]}))
+        {"engine": engine, "waves": [[{"ids": c.ids, "params": c.params} for c in wave]
+                                     for wave in waves]}))
     load = os.getloadavg()[0]
     wall, peak = timed([sys.executable, str(REPO / "bench" / "_floor.py"),
                         str(root / "requests.json"), str(root / "result.json")], root / "run.log")
@@ -408,7 +428,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="embedded:smollm2-135m-instruct")
     p.add_argument("--mmlu", type=int, default=50)
+    p.add_argument("--ceval", type=int, default=24)
     p.add_argument("--hellaswag", type=int, default=100)
+    p.add_argument("--winogrande", type=int, default=100)
     p.add_argument("--gsm8k", type=int, default=100)
     p.add_argument("--gsm8k-max-tokens", type=int, default=256)
     p.add_argument("--max-model-len", type=int, default=4096)
@@ -424,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         p.error(f"--only: unknown harness {', '.join(sorted(unknown))} (known: {', '.join(HARNESSES)})")
     s = Settings(a.work.resolve(), a.model, a.mmlu, a.hellaswag, a.gsm8k, a.gsm8k_max_tokens,
-                 a.max_model_len, a.data_dir.resolve())
+                 a.max_model_len, a.data_dir.resolve(), a.ceval, a.winogrande)
     s.work.mkdir(parents=True, exist_ok=True)
     resolve_model_path(a.model)  # converts the embedded model once, outside the timings
     work = plan(s)

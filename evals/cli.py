@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from evals import cli_data as _data_commands
+from evals import cli_plan as _plan_command
 from evals import cli_results as _results_commands
 from evals import cli_watch as _watch_command
 from evals.config import (
@@ -641,6 +642,7 @@ def _print_dimensions(run_dir: Path) -> None:
 _results_commands.register(cli)
 cli.add_command(_data_commands.data)
 cli.add_command(_watch_command.watch)
+cli.add_command(_plan_command.plan)
 
 
 def threading_main() -> bool:

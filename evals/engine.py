@@ -131,6 +131,9 @@ class EngineStats:
     seconds: float = 0.0
     retries: int = 0
     per_kind_seconds: dict[str, float] = field(default_factory=dict)
+    per_kind_tokens: dict[str, int] = field(default_factory=dict)
+    """Prompt tokens computed (not from the prefix cache) for scoring, tokens generated
+    for generation: with ``per_kind_seconds``, the throughput ``evals plan`` projects at."""
 
 
 R = TypeVar("R")
@@ -222,18 +225,25 @@ class Engine:
         """Tokens the model read: options scored in one pass over a shared context count
         that context once."""
         seen: set[tuple[tuple[str, str], ...]] = set()
+        kinds = self.stats.per_kind_tokens
         for q, r in zip(requests, responses, strict=True):
             if isinstance(r, GenerateResponse):
                 self.stats.prompt_tokens += r.prompt_tokens
                 self.stats.output_tokens += r.output_tokens
+                kinds["generate"] = kinds.get("generate", 0) + r.output_tokens
+                read = 0
             elif r.context_logprob is not None:
-                self.stats.prompt_tokens += r.context_tokens + r.tokens
+                read = r.context_tokens + r.tokens
             elif isinstance(q, LoglikelihoodRequest) and prefix_order(q.context) not in seen:
                 seen.add(prefix_order(q.context))
-                self.stats.prompt_tokens += r.context_tokens
+                read = r.context_tokens
             else:
                 continue
+            self.stats.prompt_tokens += read
             self.stats.cached_prompt_tokens += r.cached_tokens
+            if read:
+                kinds["loglikelihood"] = (kinds.get("loglikelihood", 0) + read
+                                          - min(read, r.cached_tokens))
 
     def _dispatch(self, batch: Sequence[Request]) -> Sequence[Response]:
         if all(isinstance(r, GenerateRequest) for r in batch):

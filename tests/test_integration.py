@@ -11,7 +11,7 @@ import pytest
 from evals.backends.base import Backend, BackendSpec
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.embedded import resolve_embedded
-from evals.records import LoglikelihoodRequest, ModelKind, TextPrompt
+from evals.records import LoglikelihoodRequest, Mode, ModelKind, TextPrompt
 from evals.runner import run_model
 
 pytestmark = pytest.mark.slow
@@ -138,6 +138,48 @@ def test_vllm_single_pass_options_agree_with_hf_full_pass(model_path: str) -> No
     for a, b in zip(hf, vl, strict=True):
         assert a.logprob == pytest.approx(b.logprob, abs=2e-3)
         assert a.context_tokens == b.context_tokens and a.is_greedy == b.is_greedy
+
+
+def test_exam_prompts_grouped_in_vllm_score_as_hf_full_passes(model_path: str,
+                                                                data_dir: Path) -> None:
+    """C-Eval (a stem before the letter), GAOKAO (a tail after it), CMMLU and AGIEval, 5-shot
+    where the suite says so, and options of different lengths (a context pass): vLLM scores
+    each group with its context prefilled once (the block size forced to a GPU's, so every
+    kind of step is taken); hf scores every option in full. Same log-probs per token within
+    2e-3, same greedy flags, same picks."""
+    from evals.backends.vllm_backend import plan_scoring
+    from evals.benchmarks._common import score_ppl
+    from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
+
+    reqs: list[LoglikelihoodRequest] = []
+    for name, shots in (("ceval", 5), ("gaokao", 0), ("cmmlu", 5), ("agieval", 0)):
+        bench = BENCHMARKS.get(name)
+        ctx = BenchmarkContext(data_dir, ModelKind.BASE, Mode.PPL, shots, limit=2)
+        for item in select(bench.load(ctx), 2):
+            reqs += [r for r in bench.requests(item, ctx) if isinstance(r, LoglikelihoodRequest)]
+    long_ctx = TextPrompt("Facts about planets. " * 40 + "\nThe largest planet is")
+    reqs += [LoglikelihoodRequest(long_ctx, c) for c in (" Jupiter", " the gas giant Jupiter")]
+    vllm_backend = _loaded("vllm", model_path)
+    saved = vllm_backend.block_size  # type: ignore[attr-defined]
+    vllm_backend.block_size = 16  # type: ignore[attr-defined]
+    try:
+        plan = plan_scoring(vllm_backend.encoder, reqs, True, 16)  # type: ignore[attr-defined]
+        assert not plan.rest and any(g.stem for g in plan.groups)
+        assert any(g.context_pass for g in plan.groups) and plan.steps
+        vl = vllm_backend.loglikelihood(reqs)
+    finally:
+        vllm_backend.block_size = saved  # type: ignore[attr-defined]
+    hf = _loaded("hf", model_path).loglikelihood(reqs)
+    for a, b in zip(hf, vl, strict=True):
+        assert a.tokens == b.tokens and a.is_greedy == b.is_greedy
+        assert a.logprob == pytest.approx(b.logprob, abs=2e-3 * a.tokens)
+    by_context: dict[str, list[int]] = {}
+    for i, r in enumerate(reqs):
+        by_context.setdefault(str(r.context), []).append(i)
+    for members in by_context.values():  # each item's pick, by OpenCompass's rule
+        picks = [score_ppl([x[i] for i in members], 0, "ABCDEFG"[:len(members)]).extracted
+                 for x in (hf, vl)]
+        assert picks[0] == picks[1]
 
 
 @pytest.mark.parametrize("suite_name,kind", [("internlm2_base", ModelKind.BASE),

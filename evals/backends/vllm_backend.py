@@ -18,10 +18,12 @@ from evals.backends.base import (
     BACKENDS,
     Backend,
     BackendSpec,
+    ChoiceGroup,
     Pair,
     PromptEncoder,
     choice_groups,
     folder_fingerprint,
+    group_steps,
     resolve_dtype,
 )
 from evals.errors import ConfigError, ModelError
@@ -146,6 +148,7 @@ class VLLMBackend:
             raise ModelError(f"backend vllm: cannot load {spec.model_path}: {exc}") from None
         self._vllm = vllm
         self.single_pass = runner.single_pass_choices
+        self.block_size = int(self.llm.llm_engine.vllm_config.cache_config.block_size or 16)
         max_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.encoder = PromptEncoder(self.llm.get_tokenizer(), max_len)
         self._fingerprint = folder_fingerprint(
@@ -173,16 +176,18 @@ class VLLMBackend:
     def loglikelihood(
         self, requests: Sequence[LoglikelihoodRequest]
     ) -> list[LoglikelihoodResponse]:
-        """Options that share a context and are one token each (MMLU's `` A``..`` D``) are
-        read off one forward pass over the context, at its last position: no
-        ``prompt_logprobs``, so vLLM's prefix cache serves the few-shot block the questions
-        of a subject share. Everything else is scored over context + continuation."""
-        plan = plan_scoring(self.encoder, requests, self.single_pass)
-        outs = self._call(plan.calls)
+        """Options that share a context are scored with the context prefilled once
+        (:class:`ChoiceGroup`: one pass, then one-token steps the prefix cache serves),
+        where that costs less than a full pass per option; everything else is scored
+        over context + continuation with ``prompt_logprobs``."""
+        plan = plan_scoring(self.encoder, requests, self.single_pass, self.block_size)
+        first = self._call(plan.first)
+        steps = self._call(plan.steps)  # after the passes: their blocks are cached now
         results: dict[int, LoglikelihoodResponse] = {}
-        for members, out in zip(plan.groups, outs[: len(plan.groups)], strict=True):
-            results.update(_read_choices(members, plan.pairs, out))
-        for i, out in zip(plan.rest, outs[len(plan.groups) :], strict=True):
+        for g, (group, at) in enumerate(zip(plan.groups, plan.step_at, strict=True)):
+            end = plan.step_at[g + 1] if g + 1 < len(plan.groups) else len(steps)
+            results.update(_read_group(group, plan.pairs, first[g], steps[at:end]))
+        for i, out in zip(plan.rest, first[len(plan.groups):], strict=True):
             results[i] = _read_full(plan.pairs[i], out)
         return [results[i] for i in range(len(requests))]
 
@@ -224,52 +229,94 @@ def generate_call(encoder: PromptEncoder, r: GenerateRequest) -> VLLMCall:
 
 @dataclass(frozen=True)
 class ScoringPlan:
-    """Scoring requests as vLLM calls: one per group of single-token options sharing a
-    context (``groups``, first), then one per remaining request (``rest``)."""
+    """Scoring requests as vLLM calls in two waves: ``first`` holds each choice group's
+    pass (``groups``, in order) then a full pass per remaining request (``rest``);
+    ``steps`` the groups' one-token steps, group ``g``'s from ``step_at[g]``."""
 
     pairs: list[Pair]
-    groups: list[list[int]]
+    groups: list[ChoiceGroup]
     rest: list[int]
-    calls: list[VLLMCall]
+    first: list[VLLMCall]
+    steps: list[VLLMCall]
+    step_at: list[int]
+
+    @property
+    def calls(self) -> list[VLLMCall]:
+        return self.first + self.steps
 
 
 def plan_scoring(
-    encoder: PromptEncoder, requests: Sequence[LoglikelihoodRequest], single_pass: bool
+    encoder: PromptEncoder, requests: Sequence[LoglikelihoodRequest], single_pass: bool,
+    block_size: int = 16, single_token_only: bool = False,
 ) -> ScoringPlan:
     pairs = [encoder.encode_pair(r.context, r.continuation) for r in requests]
-    groups = choice_groups(pairs) if single_pass else []
-    grouped = {i for g in groups for i in g}
+    groups = choice_groups(pairs, block_size, single_token_only) if single_pass else []
+    grouped = {i for g in groups for i in g.members}
     rest = [i for i in range(len(pairs)) if i not in grouped]
-    calls = [
-        VLLMCall(pairs[g[0]][0], {
-            "temperature": 0.0, "max_tokens": 1,
-            "logprob_token_ids": sorted({pairs[i][1][0] for i in g}),
-        })
-        for g in groups
-    ] + [
+    first = [group_pass(g, pairs) for g in groups] + [
         VLLMCall(pairs[i][0] + pairs[i][1],
                  {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 1})
         for i in rest
     ]
-    return ScoringPlan(pairs, groups, rest, calls)
+    steps: list[VLLMCall] = []
+    step_at = []
+    for g in groups:
+        step_at.append(len(steps))
+        steps += [VLLMCall(ids, {"temperature": 0.0, "max_tokens": 1,
+                                 "logprob_token_ids": [tok]})
+                  for ids, tok in group_steps(g, pairs)]
+    return ScoringPlan(pairs, groups, rest, first, steps, step_at)
 
 
-def _read_choices(
-    members: Sequence[int], pairs: Sequence[Pair], out: Any
+def group_pass(group: ChoiceGroup, pairs: Sequence[Pair]) -> VLLMCall:
+    """The pass over context + stem: every option's first token at its last position
+    (and, with ``context_pass``, the prompt's own log-probs)."""
+    firsts = sorted({pairs[i][1][len(group.stem)] for i in group.members})
+    params: dict[str, Any] = {"temperature": 0.0, "max_tokens": 1, "logprob_token_ids": firsts}
+    if group.context_pass:
+        params["prompt_logprobs"] = 1
+    return VLLMCall(list(group.context) + list(group.stem), params)
+
+
+def _read_group(
+    group: ChoiceGroup, pairs: Sequence[Pair], first: Any, steps: Sequence[Any]
 ) -> dict[int, LoglikelihoodResponse]:
-    """The options' log-probabilities at the context's last position; an option is greedy
-    when it is the token vLLM picked there."""
-    step = (out.outputs[0].logprobs or [{}])[0]
-    greedy = out.outputs[0].token_ids[0]
-    cached = int(getattr(out, "num_cached_tokens", 0) or 0)
+    """Each option's log-probability: its stem's, its first token's at the end of the
+    pass, and its steps'; greedy when vLLM would have picked each of its tokens."""
+    n_ctx, n_stem = len(group.context), len(group.stem)
+    read = [_step(out, tok) for out, (_, tok) in zip(steps, group_steps(group, pairs),
+                                                      strict=True)]
+    ctx_lp = None
+    if group.context_pass:
+        ids = list(group.context) + list(group.stem)
+        lps = first.prompt_logprobs or []
+        per = [(float(lps[p][ids[p]].logprob), lps[p][ids[p]].rank == 1)
+               for p in range(1, len(ids))]
+        ctx_lp = sum(lp for lp, _ in per[: n_ctx - 1])
+        stem = per[n_ctx - 1:]
+    else:
+        stem, read = read[:n_stem], read[n_stem:]
+    at_end = (first.outputs[0].logprobs or [{}])[0]
+    greedy = first.outputs[0].token_ids[0]
+    cached = int(getattr(first, "num_cached_tokens", 0) or 0)
     results = {}
-    for i in members:
-        ctx, (tok,) = pairs[i]
+    for i in group.members:
+        cont = pairs[i][1]
+        mine, read = read[: len(cont) - n_stem - 1], read[len(cont) - n_stem - 1:]
+        head = cont[n_stem]
+        toks = [*stem, (float(at_end[head].logprob), head == greedy), *mine]
         results[i] = LoglikelihoodResponse(
-            logprob=float(step[tok].logprob), tokens=1, is_greedy=tok == greedy,
-            context_logprob=None, context_tokens=len(ctx), cached_tokens=cached,
+            logprob=sum(lp for lp, _ in toks), tokens=len(cont),
+            is_greedy=all(g for _, g in toks), context_logprob=ctx_lp,
+            context_tokens=n_ctx, cached_tokens=cached,
         )
     return results
+
+
+def _step(out: Any, tok: int) -> tuple[float, bool]:
+    """A step's read: the log-prob of ``tok`` after the prompt, and whether it is greedy."""
+    return float((out.outputs[0].logprobs or [{}])[0][tok].logprob), \
+        out.outputs[0].token_ids[0] == tok
 
 
 def _read_full(pair: Pair, out: Any) -> LoglikelihoodResponse:
