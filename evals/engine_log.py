@@ -54,6 +54,7 @@ def engine_logs(run_dirs: Sequence[Path]) -> Iterator[list[Path]]:
     files. Afterwards the loggers keep quiet (nothing of theirs reaches the console unless
     ``-v``)."""
     files = [d / LOG_NAME for d in run_dirs]
+    _ACTIVE[:] = files
     config = logging_config(files, verbose())
     fd, path = tempfile.mkstemp(prefix="evals-logging-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -67,6 +68,7 @@ def engine_logs(run_dirs: Sequence[Path]) -> Iterator[list[Path]]:
     try:
         yield files
     finally:
+        _ACTIVE.clear()
         for name in ENGINE_LOGGERS:
             logger = logging.getLogger(name)
             for handler in list(logger.handlers):
@@ -80,6 +82,34 @@ def engine_logs(run_dirs: Sequence[Path]) -> Iterator[list[Path]]:
             else:
                 os.environ[key] = value
         Path(path).unlink(missing_ok=True)
+
+
+_ACTIVE: list[Path] = []
+"""The engine logs of the run in progress (set by :func:`engine_logs`)."""
+
+
+@contextmanager
+def engine_stderr() -> Iterator[None]:
+    """While an engine starts, file descriptor 2 points at the run's engine.log: what it
+    writes past the logging module (C++ warnings, tqdm bars of weight loading, Python
+    warnings at import) lands there, and so does the stderr of the processes it starts
+    (vLLM's engine core inherits the descriptor). Our own console prints nothing meanwhile;
+    with ``-v`` or outside a run, nothing is redirected."""
+    if verbose() or not _ACTIVE:
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(_ACTIVE[0], "a", encoding="utf-8") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _quiet_transformers() -> None:

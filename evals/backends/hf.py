@@ -37,9 +37,12 @@ class HFBackend:
         runner = spec.runner
         resolved = resolve_dtype(runner.dtype, on_cpu=not torch.cuda.is_available())
         dtype: Any = getattr(torch, DTYPES[resolved])
+        from evals.engine_log import engine_stderr
+
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(spec.model_path)
-            self.model = AutoModelForCausalLM.from_pretrained(spec.model_path, dtype=dtype)
+            with engine_stderr():  # weight-loading bars and warnings go to engine.log
+                self.tokenizer = AutoTokenizer.from_pretrained(spec.model_path)
+                self.model = AutoModelForCausalLM.from_pretrained(spec.model_path, dtype=dtype)
         except (OSError, ValueError) as exc:
             raise ModelError(f"backend hf: cannot load {spec.model_path}: {exc}") from None
         self.model.eval()

