@@ -99,14 +99,14 @@ def benchmark_cost(pb: PlannedBenchmark, encoder: PromptEncoder, cache: PrefixCa
     gen = sorted((r for r in requests if isinstance(r, GenerateRequest)),
                  key=lambda r: prefix_order(r.prompt))
     scoring = plan_scoring(encoder, ll, True, options.block_size, options.single_token_only)
-    plain = plan_scoring(encoder, ll, False)
     gen_calls = [generate_call(encoder, r) for r in gen]
+    plain = [len(ctx) + len(cont) for ctx, cont in scoring.pairs]  # a full pass each
     prefill = _through(cache, [*scoring.first, *scoring.steps, *gen_calls])
     return BenchmarkCost(
         benchmark=pb.benchmark.name, items=len(pb.samples), generate=len(gen),
-        loglikelihood=len(ll), calls_plain=len(plain.calls) + len(gen_calls),
+        loglikelihood=len(ll), calls_plain=len(plain) + len(gen_calls),
         calls=len(scoring.calls) + len(gen_calls),
-        prefill_plain=sum(len(c.ids) for c in [*plain.calls, *gen_calls]),
+        prefill_plain=sum(plain) + sum(len(c.ids) for c in gen_calls),
         prefill=prefill,
         generation=sum(int(c.params["max_tokens"]) for c in gen_calls),
     )

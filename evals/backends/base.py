@@ -89,6 +89,8 @@ class PromptEncoder:
     def __init__(self, tokenizer: Any, max_len: int) -> None:
         self.tokenizer = tokenizer
         self.max_len = max_len
+        self._last_context: tuple[str, bool] | None = None
+        self._last_ids: list[int] = []
 
     def render(self, prompt: Prompt) -> str:
         if isinstance(prompt, TextPrompt):
@@ -102,6 +104,13 @@ class PromptEncoder:
     def _encode(self, text: str, chat: bool) -> list[int]:
         ids: list[int] = self.tokenizer(text, add_special_tokens=not chat)["input_ids"]
         return ids
+
+    def _encode_context(self, text: str, chat: bool) -> list[int]:
+        """A context's ids, remembered for the next request: a question's options arrive
+        together (requests are sorted by context), so it is tokenized once, not per option."""
+        if self._last_context != (text, chat):
+            self._last_context, self._last_ids = (text, chat), self._encode(text, chat)
+        return list(self._last_ids)
 
     def encode_prompt(self, prompt: Prompt, reserve: int = 0, middle: bool = False) -> list[int]:
         """Token ids of the prompt, truncated so ``reserve`` new tokens still fit: from the
@@ -126,7 +135,7 @@ class PromptEncoder:
             continuation = ctx[-n_spaces:] + continuation
             ctx = ctx[:-n_spaces]
         whole = self._encode(ctx + continuation, chat)
-        ctx_ids = self._encode(ctx, chat)
+        ctx_ids = self._encode_context(ctx, chat)
         cont_ids = whole[len(ctx_ids) :]
         if not cont_ids:
             cont_ids = whole[-1:]
