@@ -163,6 +163,12 @@ def test_a_sweep_ends_with_one_summary(data_dir: Path, tmp_path: Path,
     assert "step-1000" in summary and "complete" in summary and "tiny: gsm8k 0.0" in summary
 
 
+def _default_sigint() -> None:
+    """A test run started in the background (``cmd &`` in a script) inherits SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler: give the child Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 SLOW_SUITE = "  - {name: gsm8k, limit: 40, max_tokens: 16}\n"
 
 
@@ -180,7 +186,7 @@ def test_sigint_marks_the_run_interrupted_and_a_rerun_completes(
     env = {**os.environ, "EVALS_MOCK_DELAY_S": "1.0"}  # 40 s unless interrupted: loaded CI
     evals = str(Path(sys.executable).parent / "evals")
     proc = subprocess.Popen([evals, "run", "-c", str(cfg)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     manifest = tmp_path / "out" / "sft" / "tiny" / "manifest.json"
     deadline = time.time() + 120
     while time.time() < deadline and not (
