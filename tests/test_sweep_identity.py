@@ -14,26 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main
 from evals.config import EvalsConfig, ModelSpec
 from evals.records import ModelKind
 from evals.rundir import RunDir
+from tests.cli_helpers import default_sigint, run_cli
 
 
 def _suite(tmp: Path, name: str, lines: str) -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(f"name: {name}\nbenchmarks:\n{lines}")
     return path
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 MODELS = ("models:\n"
@@ -57,22 +47,22 @@ def test_an_edited_suite_is_rerun_by_a_sweep(data_dir: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     suite = _suite(tmp_path, "tiny", "  - {name: gsm8k, limit: 3, max_tokens: 16}\n")
     cfg = _config(tmp_path, data_dir, f"suites: [{suite}]\n")
-    assert _cli(["run", "-c", str(cfg), "--all"], capsys)[0] == 0
+    assert run_cli(["run", "-c", str(cfg), "--all"], capsys)[0] == 0
     first = _mtimes(tmp_path / "out")
-    code, _, err = _cli(["run", "-c", str(cfg), "--all"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--all"], capsys)
     assert code == 0 and "step-1000: tiny current (made by the same plan), skipped" in err
     assert _mtimes(tmp_path / "out") == first
 
     # the suite gains a benchmark and a limit rises: both checkpoints re-run, saying why
     _suite(tmp_path, "tiny", "  - {name: gsm8k, limit: 5, max_tokens: 16}\n"
                              "  - {name: mmlu, mode: ppl, shots: 0, limit: 2}\n")
-    code, _, err = _cli(["run", "-c", str(cfg), "--all"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--all"], capsys)
     assert code == 0, err
     for name in ("step-1000", "sft"):
         assert f"{name} · tiny: to run: mmlu: added; gsm8k: limit 3→5, n 3→5" in err
     results = json.loads((tmp_path / "out" / "sft" / "tiny" / "results.json").read_text())
     assert {b["benchmark"]: b["n"] for b in results["benchmarks"]} == {"gsm8k": 5, "mmlu": 2}
-    code, _, err = _cli(["run", "-c", str(cfg), "--all"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--all"], capsys)
     assert "sft: tiny current" in err and "to run" not in err
 
     # a data file the run read changes: the checkpoint re-runs (same names, other identity)
@@ -85,7 +75,7 @@ def test_an_edited_suite_is_rerun_by_a_sweep(data_dir: Path, tmp_path: Path,
     lines = (data_dir / "gsm8k" / "test.jsonl").read_text().splitlines()
     (data / "gsm8k" / "test.jsonl").write_text("\n".join(lines[:-1]) + "\n")
     cfg = _config(tmp_path, data, f"suites: [{suite}]\n")
-    code, _, err = _cli(["run", "-c", str(cfg), "--all"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--all"], capsys)
     assert code == 0 and "gsm8k: data files changed" in err
 
 
@@ -95,7 +85,7 @@ def test_each_stage_runs_its_own_suites(data_dir: Path, tmp_path: Path,
     chat = _suite(tmp_path, "chat_suite", "  - {name: mmlu, shots: 0, limit: 2}\n")
     cfg = _config(tmp_path, data_dir, "stage_suites:\n"
                   f"  pretrain: [{base}]\n  base: [{base}]\n  sft: [{chat}]\n  rlhf: [{chat}]\n")
-    code, _, err = _cli(["run", "-c", str(cfg), "--all"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--all"], capsys)
     assert code == 0, err
     out = tmp_path / "out"
     assert sorted(p.relative_to(out).as_posix() for p in out.glob("*/*/results.json")) == [
@@ -130,15 +120,15 @@ def test_two_checkpoints_never_share_a_run_directory(data_dir: Path, tmp_path: P
     # in one invocation: told apart by their parent folders
     cfg = tmp_path / "evals.yaml"
     cfg.write_text(f"data_dir: {data_dir}\nmodels: [{{name: x, path: /x}}]\n")
-    code, _, err = _cli([*base[:-1], str(cfg), "-m", a, "-m", b], capsys)
+    code, _, err = run_cli([*base[:-1], str(cfg), "-m", a, "-m", b], capsys)
     assert code == 0, err
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir() if p.is_dir()} >= {"runA-step-1", "runB-step-1"}
     # across invocations: the second one is refused, naming both, and nothing is written
-    code, _, err = _cli([*base[:-1], str(cfg), "-m", a], capsys)
+    code, _, err = run_cli([*base[:-1], str(cfg), "-m", a], capsys)
     assert code == 0
     stamp = (out / "step-1" / "tiny" / "results.json").stat().st_mtime_ns
-    code, _, err = _cli([*base[:-1], str(cfg), "-m", b], capsys)
+    code, _, err = run_cli([*base[:-1], str(cfg), "-m", b], capsys)
     line = [x for x in err.splitlines() if x.startswith("error:")]
     assert code == 2 and len(line) == 1
     assert f"holds the results of {a}; {b} has the same name 'step-1'" in line[0]
@@ -146,7 +136,7 @@ def test_two_checkpoints_never_share_a_run_directory(data_dir: Path, tmp_path: P
     # in evals.yaml: two paths under one name is a config error
     cfg.write_text(f"data_dir: {data_dir}\nmodels:\n  - {{name: s, path: {a}}}\n"
                    f"  - {{name: s, path: {b}}}\n")
-    code, _, err = _cli(["run", "-c", str(cfg)], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg)], capsys)
     assert code == 2 and "'s' names both" in err
 
 
@@ -154,19 +144,13 @@ def test_a_sweep_ends_with_one_summary(data_dir: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     suite = _suite(tmp_path, "tiny", "  - {name: gsm8k, limit: 2, max_tokens: 16}\n")
     cfg = _config(tmp_path, data_dir, f"suites: [{suite}]\n")
-    code, _, err = _cli(["run", "-c", str(cfg), "--all"], capsys)
+    code, _, err = run_cli(["run", "-c", str(cfg), "--all"], capsys)
     assert code == 0
     # headers as each checkpoint starts, not all at once before any work
     first, second = err.index("step-1000 [1/2]"), err.index("sft [2/2]")
     assert first < err.index("run directory:", first) < second
     summary = err[err.index("sweep"):]
     assert "step-1000" in summary and "complete" in summary and "tiny: gsm8k 0.0" in summary
-
-
-def _default_sigint() -> None:
-    """A test run started in the background (``cmd &`` in a script) inherits SIGINT ignored,
-    and Python then installs no KeyboardInterrupt handler: give the child Ctrl-C back."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 SLOW_SUITE = "  - {name: gsm8k, limit: 40, max_tokens: 16}\n"
@@ -186,7 +170,7 @@ def test_sigint_marks_the_run_interrupted_and_a_rerun_completes(
     env = {**os.environ, "EVALS_MOCK_DELAY_S": "1.0"}  # 40 s unless interrupted: loaded CI
     evals = str(Path(sys.executable).parent / "evals")
     proc = subprocess.Popen([evals, "run", "-c", str(cfg)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     manifest = tmp_path / "out" / "sft" / "tiny" / "manifest.json"
     deadline = time.time() + 120
     while time.time() < deadline and not (

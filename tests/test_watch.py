@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from evals.watch import Candidate, Watcher, WatchOptions, candidates, missing_files, step_of
+from tests.cli_helpers import default_sigint
 
 EVALS = str(Path(sys.executable).parent / "evals")
 SUITE = """name: tiny
@@ -141,13 +142,7 @@ def _watch(cfg: Path, folder: Path, env: dict[str, str] | None = None,
         [EVALS, "watch", str(folder), "-c", str(cfg), *flags,
          "--interval", "0.3", "--idle-exit", str(idle)],
         env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=_default_sigint)
-
-
-def _default_sigint() -> None:
-    """A test run started in the background (``cmd &`` in a script) inherits SIGINT ignored,
-    and Python then installs no KeyboardInterrupt handler: give the child Ctrl-C back."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+        text=True, preexec_fn=default_sigint)
 
 
 def test_watch_command_follows_a_trainer_and_resumes_after_ctrl_c(
