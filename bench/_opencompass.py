@@ -32,8 +32,9 @@ PACKAGES = ("opencompass==0.5.4", "mmengine-lite==0.11.0rc3", "addict", "importl
 
 
 def site(work: Path) -> Path:
-    """The add-on folder; installed once per work directory."""
-    target = work / "oc-site"
+    """The add-on folder; installed once per work directory (or the folder
+    ``EVALS_OC_SITE`` names: CI installs it once, beside the reference environment)."""
+    target = Path(os.environ.get("EVALS_OC_SITE") or work / "oc-site")
     if not (target / "opencompass").is_dir():
         print(f"installing OpenCompass (--no-deps) into {target}", flush=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
@@ -164,3 +165,7 @@ def _predictions(path: Path) -> list[dict[str, Any]]:
 
 def _label(value: object) -> int:
     return int(str(value)) if str(value).isdigit() else "ABCD".index(str(value))
+
+
+if __name__ == "__main__":  # .ci/install-ref: EVALS_OC_SITE=.venv-ref/oc-site python bench/_opencompass.py
+    print(site(Path.cwd()))

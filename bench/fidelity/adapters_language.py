@@ -82,8 +82,8 @@ def triviaqa(pb: PlannedBenchmark, root: Path) -> OCPlan:
     abbr = f"triviaqa_wiki_{k}shot"
     return OCPlan(
         ("from opencompass.configs.datasets.triviaqa.triviaqa_wiki_gen_d18bf4 "
-         "import triviaqa_datasets as _tqa",),
-        f"datasets += [dict(_d, path=DATA + '/triviaqa') for _d in _tqa "
+         "import triviaqa_datasets as _trivia",),
+        f"datasets += [dict(_d, path=DATA + '/triviaqa') for _d in _trivia "
         f"if _d['abbr'] == {abbr!r}]",
         _in_order(pb, abbr), _qa_notes(pb, k, [s.aliases for s in items]))
 

@@ -1,7 +1,16 @@
-"""OpenCompass's own model wrappers without a model, for ``run.py --dry``: the prompts
-OpenCompass builds are recorded (its template parsing, the chat template's message list)
-while every generation is empty and every option scores 0. Checking an adapter's prompts
-then costs OpenCompass's start-up and the tokenizer, not a model load or generation."""
+"""OpenCompass's own model wrappers without a model.
+
+``run.py --dry``: the prompts OpenCompass builds are recorded (its template parsing, the chat
+template's message list) while every generation is empty and every option scores 0. Checking
+an adapter's prompts then costs OpenCompass's start-up and the tokenizer, not a model load.
+
+``run.py --replay``: each generation is the reply evals' scripted mock backend gives the same
+prompt (``evals.backends.mock.scripted_reply``, cut at the wrapper's stop words as vLLM cuts
+it), while evals runs on that mock backend. Both pipelines then score identical texts, so
+the comparison checks everything but the model: prompts, stops, OpenCompass's
+postprocessors and evaluators against evals' extraction and scoring, in seconds per item.
+Only generation benchmarks replay (a PPL option's score would need evals' context split).
+"""
 
 from __future__ import annotations
 
@@ -44,3 +53,31 @@ class DryVLLMwithChatTemplate(VLLMwithChatTemplate):  # type: ignore[misc]
 
     def generate(self, inputs: list[Any], max_out_len: int, *args: Any, **kwargs: Any) -> list[str]:
         return ["" for _ in inputs]
+
+
+def _replies(prompts: list[Any], stops: list[str]) -> list[str]:
+    from evals.backends.base import truncate_at_stop
+    from evals.backends.mock import scripted_reply
+
+    return [truncate_at_stop(scripted_reply(p), stops)[0] for p in prompts]
+
+
+class ReplayVLLM(DryVLLM):
+    def generate(self, inputs: list[str], max_out_len: int, stopping_criteria: list[str] = [],  # noqa: B006
+                 **kwargs: Any) -> list[str]:
+        from evals.records import TextPrompt
+
+        return _replies([TextPrompt(x) for x in inputs],
+                        list({*self.stop_words, *stopping_criteria}))
+
+
+class ReplayVLLMwithChatTemplate(DryVLLMwithChatTemplate):
+    def generate(self, inputs: list[Any], max_out_len: int, stopping_criteria: list[str] = [],  # noqa: B006
+                 **kwargs: Any) -> list[str]:
+        from opencompass.models.huggingface_above_v4_33 import _convert_chat_messages
+
+        from evals.records import ChatPrompt, Message
+
+        prompts = [ChatPrompt(tuple(Message(m["role"], m["content"]) for m in conv))
+                   for conv in _convert_chat_messages(inputs)]
+        return _replies(prompts, list({*self.stop_words, *stopping_criteria}))

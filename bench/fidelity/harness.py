@@ -52,6 +52,10 @@ class Settings:
     n: int
     data_dir: Path
     max_model_len: int = 4096
+    mode: str = "model"
+    """``model``: both harnesses run the model; ``dry``: prompts only; ``replay``: evals on its
+    scripted mock backend, OpenCompass on wrappers that give the same replies
+    (``dry_models.py``)."""
 
 
 @dataclass(frozen=True)
@@ -90,35 +94,56 @@ class Row:
     compared_scores: int = 0
     """Items whose per-item correctness OpenCompass reports (its evaluator's details)."""
     oc_score: float | None = None
+    """The reference harness's score: OpenCompass's, or lm-eval's where ``reference`` says."""
     evals_score: float | None = None
     notes: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
+    data: str = "shared"
+    """Where the items came from: the shared data, or the repository's test fixtures (no
+    real data here)."""
+    reference: str = "OpenCompass"
+    wall_s: float = 0.0
+    """This row's share of its half's wall time (both harnesses)."""
 
 
 # --- evals ---------------------------------------------------------------------------------
 
 
+SHOTS = {"triviaqa": 5}
+"""Where the report's shot count is not a member of the OpenCompass config family evals
+follows, both harnesses run the config's nearest member: TriviaQA's header says 4-shot and
+``triviaqa_wiki_gen_d18bf4`` has k in (0, 1, 5, 25), so the comparison is 5-shot."""
+
+
 def suite_lines(kind: ModelKind, names: Sequence[str], n: int) -> list[dict[str, Any]]:
-    """The benchmarks' lines of the report's suite for this half, with ``limit: n``."""
+    """The benchmarks' lines of the report's suite for this half, with ``limit: n`` (and the
+    shot counts of ``SHOTS``)."""
     spec = yaml.safe_load(SUITES[kind].read_text(encoding="utf-8"))
-    lines = [dict(line, limit=n) for line in spec["benchmarks"] if line["name"] in names]
+    lines = [dict(line, limit=n, **({"shots": SHOTS[line["name"]]} if line["name"] in SHOTS
+                                    else {}))
+             for line in spec["benchmarks"] if line["name"] in names]
     missing = sorted(set(names) - {line["name"] for line in lines})
     if missing:
         raise SystemExit(f"not in {SUITES[kind].name}: {', '.join(missing)}")
     return lines
 
 
-def write_evals(s: Settings, kind: ModelKind, names: Sequence[str]) -> Path:
-    root = s.work / f"evals-{kind.value}"
+def write_evals(s: Settings, kind: ModelKind, names: Sequence[str],
+                lines: Sequence[dict[str, Any]] | None = None, folder: str = "") -> Path:
+    """evals' config and suite for one half: the report suite's lines of ``names`` (or
+    ``lines`` as given) in ``<work>/<folder or evals-half>``."""
+    root = s.work / (folder or f"evals-{kind.value}")
     (root / "suites").mkdir(parents=True, exist_ok=True)
-    suite = {"name": "fidelity", "benchmarks": suite_lines(kind, names, s.n)}
+    suite = {"name": "fidelity",
+             "benchmarks": list(lines) if lines is not None else suite_lines(kind, names, s.n)}
     (root / "suites" / "fidelity.yaml").write_text(yaml.safe_dump(suite), encoding="utf-8")
     config = {
         "data_dir": str(s.data_dir), "output_dir": "out", "cache_dir": "cache",
         "models": [{"name": MODEL_ABBR, "path": s.model, "kind": kind.value,
                     "stage": "base" if kind is ModelKind.BASE else "sft"}],
         "suites": ["fidelity"],
-        "runner": {"backend": "vllm", "dtype": "float32", "max_model_len": s.max_model_len},
+        "runner": {"backend": "mock" if s.mode == "replay" else "vllm", "dtype": "float32",
+                   "max_model_len": s.max_model_len},
     }
     cfg = root / "evals.yaml"
     cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -165,12 +190,13 @@ MODEL = {
 CHAT_META = """
     meta_template=dict(round=[dict(role='HUMAN', api_role='HUMAN'),
                               dict(role='BOT', api_role='BOT', generate=True)],
-                       reserved_roles=[dict(role='SYSTEM', api_role='SYSTEM')]),"""
+                       reserved_roles=[dict(role='SYSTEM', api_role='HUMAN')]),"""
 """The chat wrapper's meta template: OpenCompass 0.5.4's default adds a SYSTEM slot mapped to
 HUMAN to every round, which appends "\\n" to every user turn when it merges the empty slot
 (an artifact of that wrapper: the report's InternLM2 chat meta template has no such slot).
-With SYSTEM as a reserved role instead, the chat template gets each turn as the dataset
-config writes it, so both harnesses ask the same; the table's notes say so."""
+With SYSTEM as a reserved role mapped to HUMAN (as the default maps it, "on purpose"), a
+config's system instruction joins the user turn after it and every other turn reaches the
+chat template as the dataset config writes it, so both harnesses ask the same."""
 
 CONFIG = '''from mmengine.config import read_base
 {model_import}
@@ -191,12 +217,13 @@ models = [dict(
 
 
 def write_opencompass(s: Settings, kind: ModelKind, model_path: str,
-                      plans: dict[str, OCPlan], dry: bool = False) -> Path:
-    """The config OpenCompass's CLI runs; ``dry``: its wrappers without a model
-    (``dry_models.py``), so that only the prompts it builds are real."""
+                      plans: dict[str, OCPlan]) -> Path:
+    """The config OpenCompass's CLI runs; in ``dry`` and ``replay`` mode its wrappers without
+    a model (``dry_models.py``)."""
     root = s.work / f"oc-{kind.value}"
-    model_type = ("Dry" if dry else "") + MODEL[kind]
-    model_import = (f"from dry_models import {model_type}" if dry
+    prefix = {"model": "", "dry": "Dry", "replay": "Replay"}[s.mode]
+    model_type = prefix + MODEL[kind]
+    model_import = (f"from dry_models import {model_type}" if prefix
                     else f"from opencompass.models import {model_type}")
     imports = dict.fromkeys(line for p in plans.values() for line in p.imports)
     code = "\n".join(p.code for p in plans.values())
@@ -211,6 +238,9 @@ def write_opencompass(s: Settings, kind: ModelKind, model_path: str,
 
 
 def run_opencompass(s: Settings, cfg: Path) -> Path:
+    """OpenCompass's CLI on ``cfg``: inference as one task (one engine load for every
+    dataset), then, unless ``dry`` (prompts only), its evaluation tasks two at a time (one
+    process per dataset, most of whose time is OpenCompass's import)."""
     sys.path.insert(0, str(REPO / "bench"))
     import _opencompass
 
@@ -219,15 +249,31 @@ def run_opencompass(s: Settings, cfg: Path) -> Path:
     path = os.pathsep.join([str(_opencompass.site(s.work)), str(Path(__file__).parent),
                             *filter(None, [os.environ.get("PYTHONPATH")])])
     log = cfg.parent / "run.log"
-    with open(log, "w", encoding="utf-8") as f:
-        done = subprocess.run(
-            [sys.executable, "-m", "opencompass.cli.main", str(cfg), "-w", str(out),
-             "--max-num-workers", "1", "--dump-eval-details"],
-            stdout=f, stderr=subprocess.STDOUT, env=_env({"PYTHONPATH": path}), check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"OpenCompass failed; see {log}")
+    steps = [["-m", "infer", "--max-num-workers", "1"]]
+    if s.mode != "dry":
+        steps.append(["-m", "eval", "-r", "--max-num-workers", "2", "--dump-eval-details"])
+    for step in steps:
+        with open(log, "a" if step is not steps[0] else "w", encoding="utf-8") as f:
+            done = subprocess.run(
+                [sys.executable, "-m", "opencompass.cli.main", str(cfg), "-w", str(out), *step],
+                stdout=f, stderr=subprocess.STDOUT, env=_env({"PYTHONPATH": path}), check=False)
+        failed = [line.split("task ", 1)[-1] for line in log.read_text(encoding="utf-8")
+                  .splitlines() if " fail, see" in line and "OpenICLInfer" in line]
+        if done.returncode != 0 or failed:  # the CLI exits 0 when its tasks fail
+            raise SystemExit(f"OpenCompass failed ({(failed or [''])[0][:200]}); see {log}")
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return run
+
+
+def eval_failure(run: Path, abbr: str) -> str | None:
+    """The last line of an evaluation task's log when it wrote no results (an evaluator
+    that cannot run here); None when it did."""
+    if (run / "results" / MODEL_ABBR / f"{abbr}.json").is_file():
+        return None
+    log = run / "logs" / "eval" / MODEL_ABBR / f"{abbr}.out"
+    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines() \
+        if log.is_file() else []
+    return lines[-1][:300] if lines else "no log"
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -266,15 +312,33 @@ def _plain(prompt: TextPrompt | ChatPrompt) -> Any:
     return [(m.role, m.content) for m in prompt.messages]
 
 
-def their_prompts(record: dict[str, Any]) -> list[Any]:
+def their_prompts(record: dict[str, Any], chat: bool = False) -> list[Any]:
+    """What OpenCompass sent, from the prompt its predictions record. For the chat half that
+    is the wrapper's own conversion (``_convert_chat_messages``): a string is one user turn,
+    empty turns are dropped, consecutive turns of one role are joined with a newline."""
     labels = [k for k in record if k.startswith("label: ")]
     if labels:
         return [record[k]["prompt"] for k in labels]
     prompt = record.get("origin_prompt")
     if isinstance(prompt, list):
-        return [[(ROLES.get(str(m.get("role")), str(m.get("role"))), m.get("prompt", ""))
-                 for m in prompt]]
+        return [_as_messages(prompt)]
+    if chat and isinstance(prompt, str):
+        return [[("user", prompt)]]
     return [prompt]
+
+
+def _as_messages(prompt: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    messages: list[tuple[str, str]] = []
+    for m in prompt:
+        text = str(m.get("prompt") or "")
+        if not text:
+            continue
+        role = ROLES.get(str(m.get("role")), str(m.get("role")))
+        if messages and messages[-1][0] == role:
+            messages[-1] = (role, messages[-1][1] + "\n" + text)
+        else:
+            messages.append((role, text))
+    return messages
 
 
 def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[SampleResult],
@@ -291,7 +355,7 @@ def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[Sample
         record = preds[loc.abbr].get(str(loc.index), {})
         theirs_extracted, correct = oc_detail(details[loc.abbr], loc.index, record)
         theirs_extracted = as_letter(record, theirs_extracted)
-        same_prompt = their_prompts(record) == our_prompts(reqs)
+        same_prompt = their_prompts(record, setting == "chat") == our_prompts(reqs)
         row.prompts += same_prompt
         same_out, cut = same_output(reqs, result, record)
         stopped += cut
@@ -307,6 +371,10 @@ def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[Sample
                 len(row.examples) < 3:
             row.examples.append(_example(i, result, theirs_extracted, correct, same_prompt,
                                          same_out, same_extracted, same_score))
+    for abbr in preds:
+        why = eval_failure(run, abbr)
+        if why is not None:
+            row.notes.append(f"OpenCompass's evaluation of {abbr} wrote no result: {why}")
     if stopped:
         row.notes.append(f"{stopped} of {row.n} outputs: evals stopped at a stop string of "
                          "its own where OpenCompass generated on; OpenCompass's text cut there "
@@ -323,7 +391,8 @@ def oc_detail(details: Any, index: int, record: dict[str, Any]) -> tuple[object,
     item: Any = {}
     if isinstance(details, dict):
         item = details.get(str(index), {})
-        pred, correct = item.get("predictions", record.get("prediction")), item.get("correct")
+        pred = item.get("predictions", record.get("prediction"))
+        correct = item.get("correct", item.get("is_correct"))
     elif isinstance(details, list) and index < len(details):
         item = details[index]
         pred = item.get("pred", item.get("prediction", record.get("prediction")))

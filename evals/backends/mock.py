@@ -13,6 +13,7 @@ from evals.records import (
     GenerateResponse,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
+    Prompt,
     prompt_to_json,
 )
 
@@ -25,10 +26,15 @@ def _digest(*parts: object) -> int:
     return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
 
 
-def default_generate(request: GenerateRequest) -> str:
-    """Same prompt, same answer: a short reply ending in a number and a letter."""
-    d = _digest(prompt_to_json(request.prompt))
+def scripted_reply(prompt: Prompt) -> str:
+    """Same prompt, same answer: a short reply ending in a number and a letter. Public so
+    that another harness's replay model (bench/fidelity) answers a prompt as this one does."""
+    d = _digest(prompt_to_json(prompt))
     return f"Let me think.\nThe answer is {d % 100}\nThe answer is {'ABCD'[d % 4]}."
+
+
+def default_generate(request: GenerateRequest) -> str:
+    return scripted_reply(request.prompt)
 
 
 def default_loglikelihood(request: LoglikelihoodRequest) -> float:

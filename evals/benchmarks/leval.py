@@ -7,8 +7,11 @@ the naive mean of the 5 exact-match tasks, Open = that of the 13 ROUGE tasks, Av
 metric) = the naive mean of all 18 tasks. Close and Open are its secondary values.
 
 Each instruction of a document is one sample; its group is the task (OpenCompass's abbr
-without ``LEval_``). Chat models get the system prompt as a system turn (OpenCompass's
-``SYSTEM`` role), base models get it on the line before the user turn. Prompts longer than the
+without ``LEval_``). The config's ``SYSTEM`` prompt goes on the line before the user turn, for
+base models in the text and for chat models in the one user message: OpenCompass 0.5.4's chat
+wrappers map ``SYSTEM`` to ``HUMAN`` "on purpose" and join consecutive user turns with a
+newline (as for TheoremQA; the end-to-end harness in bench/fidelity checks it against their
+own conversion), so no system message is sent. Prompts longer than the
 model are cut in the middle (``truncate="middle"``), keeping the instruction at the end.
 
 Closed tasks (OpenCompass postprocessor -> evaluator, reproduced per sample):
@@ -358,9 +361,8 @@ def build_prompt(sample: LEvalItem, kind: ModelKind) -> Prompt:
     task = BY_NAME[sample.task]
     user = fill(task.user, [("context", sample.context), ("question", sample.question),
                             ("length", str(sample.length))])
-    if kind is ModelKind.CHAT:
-        return ChatPrompt((Message("system", task.system), Message("user", user)))
-    return TextPrompt(f"{task.system}\n{user}")
+    text = f"{task.system}\n{user}"
+    return ChatPrompt((Message("user", text),)) if kind is ModelKind.CHAT else TextPrompt(text)
 
 
 @register

