@@ -66,8 +66,10 @@ def winogrande(pb: PlannedBenchmark, root: Path) -> OCPlan:
     notes: tuple[str, ...] = ()
     if base(pb):
         notes = ("OpenCompass's VLLM wrapper divides the continuation's log-likelihood by the "
-                 "whole sequence's length less one, evals (as the report's HuggingFace wrapper) "
-                 "sums it: the options picked may differ (winogrande.py docstring)",)
+                 "whole sequence's length less one, its HuggingFace wrapper (the report's) and "
+                 "evals sum it; the harness runs the VLLM wrapper with the HuggingFace formula "
+                 "(oc_fidelity.VLLMSummedLoglikelihood), so the picks compare like with like "
+                 "(winogrande.py docstring; test_winogrande_ref.py pins both formulas)",)
     return OCPlan(
         (f"from {CONFIGS}.winogrande.{cfg} import winogrande_datasets as _wg",),
         "datasets += [dict(_d, path=DATA + '/winogrande') for _d in _wg]",

@@ -187,6 +187,10 @@ MODEL = {
     ModelKind.BASE: "VLLM",
     ModelKind.CHAT: "VLLMwithChatTemplate",
 }
+"""OpenCompass's wrappers on the same engine. With a model, the base half runs ``VLLM`` with
+its HuggingFace wrapper's log-likelihood formula (``oc_fidelity.VLLMSummedLoglikelihood``:
+the report ran the HuggingFace wrappers, and this is the one place their formulas differ for
+the benchmarks here); everything else is the VLLM wrapper as shipped."""
 CHAT_META = """
     meta_template=dict(round=[dict(role='HUMAN', api_role='HUMAN'),
                               dict(role='BOT', api_role='BOT', generate=True)],
@@ -223,7 +227,11 @@ def write_opencompass(s: Settings, kind: ModelKind, model_path: str,
     root = s.work / f"oc-{kind.value}"
     prefix = {"model": "", "dry": "Dry", "replay": "Replay"}[s.mode]
     model_type = prefix + MODEL[kind]
-    model_import = (f"from dry_models import {model_type}" if prefix
+    if s.mode == "model" and kind is ModelKind.BASE:
+        model_type = "VLLMSummedLoglikelihood"
+    model_import = ("from oc_fidelity import VLLMSummedLoglikelihood"
+                    if model_type == "VLLMSummedLoglikelihood"
+                    else f"from dry_models import {model_type}" if prefix
                     else f"from opencompass.models import {model_type}")
     imports = dict.fromkeys(line for p in plans.values() for line in p.imports)
     code = "\n".join(p.code for p in plans.values())

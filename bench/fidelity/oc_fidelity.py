@@ -48,3 +48,21 @@ class SubsetHumanEvalEvaluator(HumanEvalEvaluator):  # type: ignore[misc]
         results: dict[str, Any] = {f"humaneval_{k}": score[k] * 100 for k in score}
         results["details"] = details
         return results
+
+
+from opencompass.models import VLLM  # noqa: E402
+
+
+class VLLMSummedLoglikelihood(VLLM):  # type: ignore[misc]
+    """OpenCompass's VLLM wrapper with ``get_loglikelihood`` as its HuggingFace wrapper
+    computes it, the one the report ran: the continuation's log-probs summed. 0.5.4's VLLM
+    wrapper divides that sum by the whole sequence's token count less one
+    (``-get_ppl(inputs, mask_length)``), so undoing the division recovers the sum; only
+    ``LLInferencer`` configs (WinoGrande's ``winogrande_ll_c5cf57``) call it.
+    tests/fidelity/test_winogrande_ref.py pins both wrappers' formulas."""
+
+    def get_loglikelihood(self, inputs: list[str], conts: list[str]) -> Any:
+        import numpy as np
+
+        per_token = super().get_loglikelihood(inputs, conts)
+        return per_token * np.array([self.get_token_len(x) - 1 for x in inputs])
