@@ -424,6 +424,10 @@ def _one(value: object) -> object:
 
 
 def _norm(value: object) -> str:
+    """An extraction as text; OpenCompass's per-question lists (GAOKAO: ``[['A'], ['B', 'C']]``)
+    as evals writes them: one answer per question, joined with ``,``."""
+    if isinstance(value, list):
+        return ",".join("".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
     return "" if value is None else str(value).strip()
 
 
