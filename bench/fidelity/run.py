@@ -173,11 +173,17 @@ def table(rows: Sequence[Row], s: Settings) -> str:
         lines.append(f"| {r.benchmark} | {r.setting} | {r.data} | {r.n} | {r.prompts} | "
                      f"{r.outputs} | {r.extracted} | {scores} | "
                      f"{_num(r.oc_score)} / {_num(r.evals_score)} |")
-    missing = [n for n in [*ADAPTERS, "ifeval"] if n not in {r.benchmark for r in rows}]
+    have = {(r.benchmark, r.setting) for r in rows}
+    missing = [n for n in NOT_RUN if not any(b == n for b, _ in have)]
     if missing:
         lines += ["", "Not compared end to end here: " + "; ".join(
-            f"**{n}** ({NOT_RUN.get(n, 'no row kept yet: run it with --only')})"
-            for n in missing) + "."]
+            f"**{n}** ({NOT_RUN[n]})" for n in missing) + "."]
+    pending = [f"{n} ({half})" for n in [*ADAPTERS, "ifeval"] if n not in NOT_RUN
+               for half in (("chat",) if n == "ifeval" else ("base", "chat"))
+               if (n, half) not in have]
+    if pending:
+        lines += ["", f"No row yet ({len(pending)}; `--only` runs them): "
+                  + ", ".join(pending) + "."]
     lines += ["", "## Disagreements and their causes", ""]
     for r in rows:
         if r.notes or r.examples:
