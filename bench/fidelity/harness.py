@@ -404,6 +404,8 @@ def oc_detail(details: Any, index: int, record: dict[str, Any]) -> tuple[object,
     elif isinstance(details, list) and index < len(details):
         item = details[index]
         pred = item.get("pred", item.get("prediction", record.get("prediction")))
+        if isinstance(item.get("programs"), list) and item["programs"]:  # MBPPEvaluator:
+            pred = item["programs"][0][0]  # [[extracted code, its asserts]] per reply
         correct = item.get("correct", item.get("is_correct"))
     else:
         pred, correct = record.get("prediction"), None
