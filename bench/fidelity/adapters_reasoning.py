@@ -161,12 +161,12 @@ def theoremqa(pb: PlannedBenchmark, root: Path) -> OCPlan:
          "import TheoremQA_datasets as _tqa",),
         "datasets += [dict(_d, path=DATA + '/TheoremQA/test.csv') for _d in _tqa]",
         _in_order("TheoremQA", len(pb.samples)),
-        float_column_notes([s.target for s in samples]) + (
+        (*float_column_notes([s.target for s in samples]),
             "a reply without 'answer is': TheoremQA_postprocess returns the whole reply as "
             "its extraction, evals records none (a parse failure) and scores it as "
             "OpenCompass does (right only when the whole reply equals the reference; "
             "test_theoremqa_ref.py pins the verdicts), so such items differ in the "
-            "extraction column only",))
+            "extraction column only"))
 
 
 # --- MathBench -----------------------------------------------------------------------------
