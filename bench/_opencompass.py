@@ -33,7 +33,7 @@ PACKAGES = ("opencompass==0.5.4", "mmengine-lite==0.11.0rc3", "addict", "importl
 
 def site(work: Path) -> Path:
     """The add-on folder; installed once per work directory (or the folder
-    ``EVALS_OC_SITE`` names: CI installs it once, beside the reference environment)."""
+    ``EVALS_OC_SITE`` names: .ci/install-ref installs it once, in ``.oc-site``)."""
     target = Path(os.environ.get("EVALS_OC_SITE") or work / "oc-site")
     if not (target / "opencompass").is_dir():
         print(f"installing OpenCompass (--no-deps) into {target}", flush=True)
@@ -167,5 +167,5 @@ def _label(value: object) -> int:
     return int(str(value)) if str(value).isdigit() else "ABCD".index(str(value))
 
 
-if __name__ == "__main__":  # .ci/install-ref: EVALS_OC_SITE=.venv-ref/oc-site python bench/_opencompass.py
+if __name__ == "__main__":  # .ci/install-ref: EVALS_OC_SITE=.oc-site python bench/_opencompass.py
     print(site(Path.cwd()))

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SITE = Path(os.environ.get("EVALS_OC_SITE") or REPO / ".venv-ref" / "oc-site")
+SITE = Path(os.environ.get("EVALS_OC_SITE") or REPO / ".oc-site")
+"""OpenCompass --no-deps for evals' interpreter, installed by .ci/install-ref."""
 CASES = {"base": ("gsm8k", "triviaqa"), "chat": ("theoremqa", "triviaqa")}
 """One OpenCompass dataset each (an evaluation task costs a process start, ~20 s here)."""
 NO_ITEM_VERDICTS = {"theoremqa"}
