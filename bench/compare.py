@@ -292,13 +292,10 @@ def run_lmeval(s: Settings, work: Work) -> Measured:
     tasks = write_lmeval_tasks(s, work)
     out = s.work / "lm-eval" / "out"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    args = (f"pretrained={work.model_path},dtype=float32,max_model_len={s.max_model_len},"
-            "enforce_eager=True,enable_prefix_caching=True,seed=0")
-    cmd = [sys.executable, str(REPO / "bench" / "_lmeval.py"), "run", "--model", "vllm",
-           "--model_args", args,
-           "--tasks", ",".join(f"bench_{pb.benchmark.name}" for pb in work.planned),
-           "--include_path", str(tasks), "--batch_size", "auto", "--output_path", str(out),
-           "--log_samples"]
+    from _lmeval import command  # bench/ is on sys.path when this file runs
+
+    cmd = command(work.model_path, s.max_model_len,
+                  ",".join(f"bench_{pb.benchmark.name}" for pb in work.planned), tasks, out)
     load = os.getloadavg()[0]
     wall, peak = timed(cmd, s.work / "lm-eval" / "run.log")
     m = Measured("lm-eval", wall, peak, load=load)

@@ -60,12 +60,10 @@ def write_task(root: Path, items: list[IFEvalItem], max_tokens: int) -> Path:
 def run_lm_eval(s: Settings, model_path: str, tasks: Path) -> Path:
     out = tasks.parent / "out"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    args = (f"pretrained={model_path},dtype=float32,max_model_len={s.max_model_len},"
-            "enforce_eager=True,enable_prefix_caching=True,seed=0")
-    cmd = [sys.executable, str(REPO / "bench" / "_lmeval.py"), "run", "--model", "vllm",
-           "--model_args", args, "--tasks", TASK, "--include_path", str(tasks),
-           "--apply_chat_template", "--batch_size", "auto", "--output_path", str(out),
-           "--log_samples"]
+    sys.path.insert(0, str(REPO / "bench"))
+    from _lmeval import command
+
+    cmd = command(model_path, s.max_model_len, TASK, tasks, out, "--apply_chat_template")
     log = tasks.parent / "run.log"
     with open(log, "w", encoding="utf-8") as f:
         done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False,
