@@ -174,10 +174,10 @@ def theoremqa(pb: PlannedBenchmark, root: Path) -> OCPlan:
 CIRCULAR = 4
 """``MathBenchDataset`` with ``with_circular`` writes each single-choice question as four
 consecutive rows (rotations ABCD, BCDA, CDAB, DABC)."""
-CIRCULAR_NOTE = ("single choice: only the first of the four circular rotations (ABCD) is "
-                 "compared per item; evals' extraction is its four letters (one per rotation) "
-                 "against OpenCompass's one for that row, so those never count as equal, and "
-                 "CircularEvaluator reports no per-row correctness")
+CIRCULAR_NOTE = ("single choice: a question is its four circular rotations (four requests, "
+                 "four OpenCompass rows): prompts and outputs equal under all four, the "
+                 "extraction is the four letters, the verdict CircularEvaluator's perf_4 "
+                 "(right under every rotation) from its per-row references")
 
 
 def mathbench_row(sample: MathBenchItem) -> dict[str, Any]:
@@ -188,17 +188,17 @@ def mathbench_row(sample: MathBenchItem) -> dict[str, Any]:
 
 
 def _mathbench_places(places: Sequence[Located], pb: PlannedBenchmark) -> tuple[Located, ...]:
-    """The row of each item's first rotation (ABCD: evals' first request) for single choice."""
-    return tuple(Located(f"mathbench-{p.abbr}",
-                         p.index * (CIRCULAR if "choice" in s.name else 1))
-                 for p, s in zip(places, items(pb, MathBenchItem), strict=True))
+    """The rows of each item: its four rotations (evals' four requests) for single choice."""
+    return tuple(Located(f"mathbench-{p.abbr}", p.index * span, span)
+                 for p, s in zip(places, items(pb, MathBenchItem), strict=True)
+                 for span in [CIRCULAR if "choice" in s.name else 1])
 
 
 @adapter("mathbench")
 def mathbench(pb: PlannedBenchmark, root: Path) -> OCPlan:
     """``mathbench_2024_gen_de9ff9`` (0.5.4: ``deprecated_mathbench_2024_gen_de9ff9``):
-    ``<split>/<name>.jsonl`` per subset. Only the first rotation of a single-choice question
-    is compared (a Located is one row; evals' other three requests are its other rows)."""
+    ``<split>/<name>.jsonl`` per subset; a single-choice question spans its four rotations'
+    rows."""
     groups, places = by_group(pb, lambda s: f"{s.split}-{s.name}")
     for group in groups.values():
         split, name = group[0].split, group[0].name

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,13 @@ class Settings:
 
 @dataclass(frozen=True)
 class Located:
-    """Where one evals sample is in OpenCompass's outputs: dataset abbreviation and index."""
+    """Where one evals sample is in OpenCompass's outputs: dataset abbreviation and index,
+    and how many consecutive rows it spans there (one per request: a circular question's
+    four rotations are four rows, evals' four requests)."""
 
     abbr: str
     index: int
+    span: int = 1
 
 
 @dataclass(frozen=True)
@@ -360,14 +363,12 @@ def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[Sample
             details[loc.abbr] = oc_results(run, loc.abbr).get("details", {})
     stopped = 0
     for i, (reqs, result, loc) in enumerate(zip(pb.requests, ours, plan_.located, strict=True)):
-        record = preds[loc.abbr].get(str(loc.index), {})
-        theirs_extracted, correct = oc_detail(details[loc.abbr], loc.index, record)
-        theirs_extracted = as_letter(record, theirs_extracted)
-        same_prompt = their_prompts(record, setting == "chat") == our_prompts(reqs)
+        rows = [_located_row(preds, details, loc.abbr, loc.index + k) for k in range(loc.span)]
+        same_prompt, same_out, cut = _same_texts(reqs, result, rows, setting == "chat")
         row.prompts += same_prompt
-        same_out, cut = same_output(reqs, result, record)
         stopped += cut
         row.outputs += same_out
+        theirs_extracted, correct = _joined(rows) if loc.span > 1 else rows[0][1:]
         same_extracted = _norm(theirs_extracted) == _norm(result.score.extracted)
         row.extracted += same_extracted
         same_score = True
@@ -392,6 +393,41 @@ def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[Sample
     return row
 
 
+OCRow = tuple[dict[str, Any], object, object]
+"""One OpenCompass row: its predictions record, what it extracted, whether it was right."""
+
+
+def _located_row(preds: dict[str, dict[str, Any]], details: dict[str, Any], abbr: str,
+                 index: int) -> OCRow:
+    record = preds[abbr].get(str(index), {})
+    extracted, correct = oc_detail(details[abbr], index, record)
+    return record, as_letter(record, extracted), correct
+
+
+def _same_texts(requests: Sequence[Request], result: SampleResult, rows: Sequence[OCRow],
+                chat: bool) -> tuple[bool, bool, bool]:
+    """(prompts identical, outputs equal, equal only once cut at evals' stop strings) over a
+    sample's rows: one row for every request but a PPL benchmark's (one row, a prompt per
+    label), whose requests are its labels."""
+    if len(rows) == 1:
+        prompt = their_prompts(rows[0][0], chat) == our_prompts(requests)
+        out, cut = same_output(requests, result, rows[0][0])
+        return prompt, out, cut
+    pairs = list(zip(requests, result.outputs, rows, strict=True))
+    prompt = all(their_prompts(r[0], chat) == our_prompts([q]) for q, _, r in pairs)
+    outs = [same_output([q], replace(result, outputs=(text,)), r[0]) for q, text, r in pairs]
+    return prompt, all(o for o, _ in outs), any(c for _, c in outs)
+
+
+def _joined(rows: Sequence[OCRow]) -> tuple[str, bool | None]:
+    """A circular question's extraction as evals writes it (one letter per rotation, "-" for
+    none) and its verdict as CircularEvaluator's ``perf_4`` counts it: right under every
+    rotation."""
+    letters = "".join(_norm(extracted) or "-" for _, extracted, _ in rows)
+    verdicts = [correct for _, _, correct in rows]
+    return letters, None if None in verdicts else all(bool(v) for v in verdicts)
+
+
 def oc_detail(details: Any, index: int, record: dict[str, Any]) -> tuple[object, object]:
     """(what OpenCompass's postprocessing extracted, whether it scored the item correct or
     None when its evaluator does not say), from ``--dump-eval-details``: a dict per item
@@ -400,7 +436,7 @@ def oc_detail(details: Any, index: int, record: dict[str, Any]) -> tuple[object,
     if isinstance(details, dict):
         item = details.get(str(index), {})
         pred = item.get("predictions", record.get("prediction"))
-        correct = item.get("correct", item.get("is_correct"))
+        correct = item.get("correct", item.get("is_correct", _circular(item, pred)))
     elif isinstance(details, list) and index < len(details):
         item = details[index]
         pred = item.get("pred", item.get("prediction", record.get("prediction")))
@@ -410,6 +446,13 @@ def oc_detail(details: Any, index: int, record: dict[str, Any]) -> tuple[object,
     else:
         pred, correct = record.get("prediction"), None
     return _one(pred), _one(correct)
+
+
+def _circular(item: dict[str, Any], pred: object) -> bool | None:
+    """CircularEvaluator's row verdict: its reference is ``index--answer--pattern`` (the
+    answer under this row's rotation), and a row is right when the extraction is it."""
+    parts = str(item.get("references", "")).split("--")
+    return _one(pred) == parts[1] if len(parts) == 3 else None
 
 
 def as_letter(record: dict[str, Any], value: object) -> object:

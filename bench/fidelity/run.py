@@ -31,6 +31,7 @@ from typing import Any
 import ifeval_lmeval
 from adapters import ADAPTERS
 from harness import (
+    MODEL_ABBR,
     REPO,
     OCPlan,
     Row,
@@ -97,6 +98,30 @@ def run_half(s: Settings, kind: ModelKind, names: Sequence[str]) -> list[Row]:
     for row in rows:
         row.data = origins[row.benchmark]
         row.wall_s = (evals_s + oc_s) / len(rows)
+    return rows
+
+
+def recompare(s: Settings, kind: ModelKind, names: Sequence[str]) -> list[Row]:
+    """The comparison of a half again from the work folder's last outputs of both harnesses
+    (no model run): for a change to the comparison itself. Each row keeps its data origin and
+    wall time; benchmarks the last run of the half did not include are left as they are."""
+    cfg = s.work / f"evals-{kind.value}" / "evals.yaml"
+    oc_out = s.work / f"oc-{kind.value}" / "out"
+    if not cfg.is_file() or not oc_out.is_dir():
+        sys.exit(f"{s.work}: no {kind.value} run to compare again (run it without --recompare)")
+    _, planned = plan(cfg)
+    (oc_run,) = [p for p in oc_out.iterdir() if p.is_dir()]
+    evals_run = cfg.parent / "out" / MODEL_ABBR / "fidelity"
+    before = {(r.benchmark, r.setting): r for r in kept(s.work)}
+    rows = []
+    for pb in (pb for pb in planned if pb.benchmark.name in names):
+        name = pb.benchmark.name
+        plan_ = ADAPTERS[name](pb, s.work / "recompare-data")
+        row = compare(name, kind.value, pb, evals_results(evals_run, name), plan_, oc_run,
+                      evals_run)
+        if (old := before.get((name, kind.value))) is not None:
+            row.data, row.wall_s = old.data, old.wall_s
+        rows.append(row)
     return rows
 
 
@@ -217,13 +242,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="No model: evals on its scripted mock backend, OpenCompass on wrappers "
                         "replying as the mock does; prints the table and writes its rows to "
                         "<work>/replay.json (generation benchmarks; CI's subset).")
+    p.add_argument("--recompare", action="store_true",
+                   help="Compare again from the work folder's last outputs of both harnesses "
+                        "(no model run; after a change to the comparison).")
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     unknown = sorted(set(names) - set(ADAPTERS) - {"ifeval"})
     if unknown:
         sys.exit(f"no adapter for {', '.join(unknown)} (have: {', '.join(ADAPTERS)})")
     work = args.work.resolve()
-    data = compose_data(work, args.data_dir.resolve())
+    # --recompare plans from the data folder the outputs were made from
+    data = work / "data" if args.recompare else compose_data(work, args.data_dir.resolve())
     mode = "dry" if args.dry else "replay" if args.replay else "model"
     s = Settings(work, args.model, args.n, data, args.max_model_len, mode)
     if args.fresh:
@@ -233,11 +262,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for setting in args.settings.split(","):
         if not oc_names:
             continue
-        half = run_half(s, ModelKind(setting), oc_names)
+        half = (recompare if args.recompare else run_half)(s, ModelKind(setting), oc_names)
         if mode == "model":
             keep(work, half)
         rows += half
-    if "ifeval" in names and "chat" in args.settings.split(",") and mode == "model":
+    if "ifeval" in names and "chat" in args.settings.split(",") and mode == "model" and \
+            not args.recompare:
         started = time.perf_counter()
         row = ifeval_lmeval.run(s)
         row.data, row.wall_s = "shared", time.perf_counter() - started
