@@ -1,7 +1,8 @@
 """``evals diff RUN_A RUN_B``: what differs between two runs, the first question when a
 score moves. Everything compared comes from the two manifests (data hashes, prompt hashes,
-chat template, tokenizer, backend and runner settings, sampling, judge, extractor code,
-package versions) beside the score changes from results.json.
+chat template, tokenizer, backend and runner settings, sampling, judge, each benchmark's
+protocol version and the code of every module it uses, package versions) beside the score
+changes from results.json.
 
 Bookkeeping that differs on every run (timestamps, host, wall time, engine counters) is
 left out, so an empty list of differences means the two runs asked the same questions of
@@ -20,8 +21,10 @@ NOT_RECORDED = "(not recorded)"
 # Run-level manifest fields, by what they answer; nested dicts are compared key by key.
 RUN_FIELDS = ("model_path", "model_fingerprint", "tokenizer", "chat_template", "backend",
               "runner", "judge", "versions", "git_commit", "python")
-BENCH_FIELDS = ("mode", "shots", "limit", "n", "prompt_hash", "sampling", "extractor_hash",
-                "data_files")
+BENCH_FIELDS = ("mode", "shots", "limit", "n", "prompt_hash", "sampling", "version",
+                "extractor_hash", "code", "data_files")
+"""``version`` is the benchmark's declared protocol version, ``extractor_hash`` one hash over
+its code and ``code`` that code module by module, so a changed shared helper is named."""
 IGNORED_JUDGE_KEYS = ("engine",)  # counters, not identity
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import importlib.metadata
-import inspect
+import importlib.util
 import json
 import os
 import platform
@@ -89,13 +91,89 @@ def _chat_template_hash(folder: Path) -> str | None:
     return None
 
 
+CODE_SCOPE = ("evals.benchmarks", "evals.judging", "evals.needle", "evals.tools",
+              "evals.sandbox", "evals._sandbox_init")
+"""Where a benchmark's protocol lives: prompts, extraction, metrics, judging, code execution.
+The framework outside it (records, config, engine, backends) is identified by the manifest's
+``versions`` and ``git_commit``; hashing it into every benchmark would make every run stale
+on any edit to the framework."""
+
+
+RUNS = {"evals.sandbox": ("evals._sandbox_init",),
+        "evals.tools.interpreter": ("evals.tools._repl_server",)}
+"""Modules that run another module's source as a program instead of importing it (the
+sandbox's init, the interpreter's REPL server): their code is the benchmark's too."""
+
+
+def code_modules(obj: object) -> dict[str, str]:
+    """The file hash of every module in ``CODE_SCOPE`` a benchmark's code uses: its own
+    module and, transitively, what it imports (at any depth, also inside functions), so an
+    edit to a shared helper (``_exam_zh.py``'s extraction for C-Eval and CMMLU) changes the
+    hash of every benchmark that uses it. A package's ``__init__`` counts only where a name
+    is imported from it."""
+    seen: dict[str, str] = {}
+    todo = [type(obj).__module__]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = file_hash(path)[:16]
+        todo += [m for m in [*_imported(name, path), *RUNS.get(name, ())] if _in_scope(m)]
+    return dict(sorted(seen.items()))
+
+
 def source_hash(obj: object) -> str | None:
-    """Hash of the module that defines a benchmark: its prompt, extraction and metric code."""
-    try:
-        source = inspect.getsourcefile(type(obj))
-    except TypeError:
+    """One hash over ``code_modules``: what staleness compares."""
+    modules = code_modules(obj)
+    if not modules:
         return None
-    return file_hash(Path(source))[:16] if source else None
+    return hashlib.sha256(json.dumps(modules, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _in_scope(module: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in CODE_SCOPE)
+
+
+@functools.cache
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # a name inside a module, not a module
+        return None
+    origin = spec.origin if spec is not None else None
+    return Path(origin) if origin and origin.endswith(".py") else None
+
+
+def _imported(module: str, path: Path) -> list[str]:
+    """Modules named by the import statements of a module's source."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(package, node.module, node.level)
+            subs = [f"{base}.{a.name}" for a in node.names]
+            found = [m for m in subs if _module_file(m) is not None]
+            out += found if len(found) == len(subs) else [base, *found]
+    return out
+
+
+def _absolute(package: str, module: str | None, level: int) -> str:
+    if level == 0:
+        return module or ""
+    parts = package.split(".")
+    base = ".".join(parts[: len(parts) - level + 1])
+    return f"{base}.{module}" if module else base
+
+
+def protocol_version(obj: object) -> int:
+    """A benchmark's ``version``: bumped by hand when its protocol changes on purpose (as
+    lm-eval's task versions), so a diff can tell a deliberate change from an edit that
+    should not have moved scores. Benchmarks that declare none are at 1."""
+    version = getattr(obj, "version", 1)
+    return version if isinstance(version, int) else 1
 
 
 def benchmark_identity(pb: PlannedBenchmark) -> dict[str, Any]:
@@ -109,7 +187,9 @@ def benchmark_identity(pb: PlannedBenchmark) -> dict[str, Any]:
         "n": len(pb.samples),
         "prompt_hash": pb.prompt_hash(),
         "sampling": pb.sampling(),
+        "version": protocol_version(pb.benchmark),
         "extractor_hash": source_hash(pb.benchmark),
+        "code": code_modules(pb.benchmark),
         "data_files": {p.name: file_hash(p) for p in pb.benchmark.data_files(pb.ctx)},
     }
 

@@ -22,8 +22,8 @@ from evals.config import EvalsConfig, ModelSpec, SuiteSpec
 from evals.manifest import plan_identity
 from evals.runner import PlannedSuite, plan_model
 
-FIELDS = ("mode", "shots", "limit", "n", "prompt_hash", "sampling", "extractor_hash",
-          "data_files")
+FIELDS = ("mode", "shots", "limit", "n", "prompt_hash", "sampling", "version",
+          "extractor_hash", "data_files")
 LABELS = {"prompt_hash": "prompts", "extractor_hash": "scoring code",
           "data_files": "data files", "sampling": "generation settings"}
 
@@ -87,6 +87,8 @@ def compare(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str,
 def _change(field: str, before: Any, after: Any) -> str:
     if field in LABELS:
         return f"{LABELS[field]} changed"
+    if field == "version":
+        return f"protocol version {before or 'not recorded'}→{after}"
     return f"{field} {_show(before)}→{_show(after)}"
 
 
