@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from typing import Literal
 from xml.etree import ElementTree as ET
 
-from evals.benchmarks.base import Metric
 from evals.config import GateConfig
 from evals.errors import ConfigError
-from evals.paired import Pair, compare_pairs, metric_of, pair_samples
+from evals.paired import Pair, compare_pairs, pair_samples
+from evals.records import MetricDefinition
 from evals.rundir import Checkpoint, RunDir
 from evals.stats import Method, PairedComparison, compare
 
@@ -181,7 +181,8 @@ def _gate_one(name: str, baseline: RunDir, candidate: RunDir, cfg: GateConfig) -
     def missing(note: str) -> BenchmarkGate:
         return BenchmarkGate(name, "missing", margin, 0, None, None, note)
 
-    if candidate.result(name) is None:
+    result = candidate.result(name)
+    if result is None:
         return missing(f"not in the candidate run ({candidate.suite})")
     try:
         b_items, c_items = baseline.predictions(name), candidate.predictions(name)
@@ -191,8 +192,8 @@ def _gate_one(name: str, baseline: RunDir, candidate: RunDir, cfg: GateConfig) -
     if not pairs:
         return missing(f"no scored sample ids in common ({len(b_items)} baseline, "
                        f"{len(c_items)} candidate items): different data or suites?")
-    metric = metric_of(name)
-    score = compare_pairs(name, pairs, margin=margin, alpha=cfg.alpha,
+    metric = result.metric
+    score = compare_pairs(metric, pairs, margin=margin, alpha=cfg.alpha,
                           n_boot=cfg.bootstrap_samples, seed=cfg.seed)
     parse = _parse_gate(pairs, cfg)
     return BenchmarkGate(name, _verdict(score, parse), margin, len(pairs), score, parse,
@@ -246,7 +247,7 @@ def _remedy(r: BenchmarkGate, strict: bool) -> str:
 
 
 def _note(name: str, baseline: RunDir, candidate: RunDir, n_baseline: int, n_pairs: int,
-          metric: Metric) -> str:
+          metric: MetricDefinition) -> str:
     notes = []
     if n_pairs < n_baseline:
         notes.append(f"{n_pairs} of {n_baseline} baseline items paired")
@@ -256,6 +257,9 @@ def _note(name: str, baseline: RunDir, candidate: RunDir, n_baseline: int, n_pai
                      f"{c.mode.value} {c.shots}-shot")
     if not metric.higher_is_better:
         notes.append("lower is better: values negated")
+    if b and c and b.metric != c.metric:
+        notes.append(f"metric definitions differ ({b.metric.name}, {b.metric.aggregation} vs "
+                     f"{c.metric.name}, {c.metric.aggregation}): the candidate's is used")
     return "; ".join(notes)
 
 

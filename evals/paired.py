@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from evals.benchmarks import BENCHMARKS
-from evals.benchmarks.base import Metric
-from evals.records import SampleResult
+from evals.records import MetricDefinition, SampleResult
 from evals.stats import PairedComparison, choose_method, compare
 
-PAIRWISE = frozenset({"alpaca_eval", "compass_arena"})
-"""Judged against a reference answer: per-item values are win shares, compared by signs."""
 PAIRWISE_LABELS = frozenset({"AB", "BA"})
+"""Judgements in both answer orders: per-item values are win shares against a reference."""
 
 Pair = tuple[SampleResult, SampleResult]
 
@@ -27,29 +24,21 @@ def pair_samples(baseline: Sequence[SampleResult], candidate: Sequence[SampleRes
             if r.score.weight > 0 and r.sample_id in scored]
 
 
-def metric_of(name: str) -> Metric:
-    """Unregistered names (a suite line's judged twin, e.g. ``single_needle_en_judge``) fall
-    back to a percentage metric."""
-    return BENCHMARKS.get(name).metric if name in BENCHMARKS else Metric(name)
+def is_pairwise(metric: MetricDefinition, samples: Iterable[SampleResult] = ()) -> bool:
+    """A win rate against a reference (by its definition, or answers judged in both orders);
+    per-item values are then compared by signs."""
+    return metric.pairwise or any(j.label in PAIRWISE_LABELS for s in samples
+                                  for j in s.score.judgements)
 
 
-def is_pairwise(name: str, samples: Iterable[SampleResult] = ()) -> bool:
-    """A win rate against a reference (by name, metric, or answers judged in both orders)."""
-    from evals.benchmarks._judged import WinRate
-
-    if name in PAIRWISE or isinstance(metric_of(name), WinRate):
-        return True
-    return any(j.label in PAIRWISE_LABELS for s in samples for j in s.score.judgements)
-
-
-def compare_pairs(name: str, pairs: Sequence[Pair], *, margin: float = 0.0,
+def compare_pairs(metric: MetricDefinition, pairs: Sequence[Pair], *, margin: float = 0.0,
                   alpha: float = 0.05, n_boot: int = 10_000, seed: int = 0) -> PairedComparison:
-    """Candidate minus baseline on the metric's scale; a lower-is-better metric is negated
-    so that a drop is always the bad direction."""
-    metric = metric_of(name)
+    """Candidate minus baseline on the metric's scale (its definition as results.json
+    records it); a lower-is-better metric is negated so that a drop is always the bad
+    direction."""
     sign = 1.0 if metric.higher_is_better else -1.0
     b = [sign * x.score.value for x, _ in pairs]
     c = [sign * y.score.value for _, y in pairs]
-    method = choose_method(b, c, pairwise=is_pairwise(name, (x for x, _ in pairs)))
+    method = choose_method(b, c, pairwise=is_pairwise(metric, (x for x, _ in pairs)))
     return compare(b, c, margin=margin, alpha=alpha, scale=metric.scale, method=method,
                    n_boot=n_boot, seed=seed)

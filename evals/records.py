@@ -13,6 +13,10 @@ from enum import StrEnum
 from typing import Any, Literal
 
 SCHEMA_VERSION = 1
+RESULTS_SCHEMA = 2
+"""``results.json`` only: 2 carries each benchmark's metric definition (``MetricDefinition``),
+so reports and gates need no benchmark code; 1 did not and is read with the definitions of
+the version that wrote it (``evals.legacy_results``)."""
 
 
 class Mode(StrEnum):
@@ -262,6 +266,22 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class MetricDefinition:
+    """What a benchmark's primary number is, written beside it: name, the factor from a
+    per-item value to the reported number (100 for fractions shown as percentages, 1 for 1-10
+    judge grades), direction, whether it is a naive mean of group means (OpenCompass's
+    subject averages), how it aggregates, and whether per-item values are win shares against
+    a reference (paired tests compare those by signs)."""
+
+    name: str
+    scale: float = 100.0
+    higher_is_better: bool = True
+    by_group: bool = False
+    aggregation: str = "mean over items"
+    pairwise: bool = False
+
+
+@dataclass(frozen=True)
 class SkippedBenchmark:
     """A suite's benchmark that did not run because its data is missing (``--skip-missing``):
     in ``results.json`` and the manifest, so that reports and indexes show it as not run."""
@@ -328,6 +348,7 @@ class BenchmarkResult:
     shots: int
     n: int
     primary: MetricValue
+    metric: MetricDefinition
     secondary: tuple[MetricValue, ...] = ()
     parse_failures: int = 0
     groups: tuple[tuple[str, float, int], ...] = field(default_factory=tuple)
@@ -350,6 +371,7 @@ class BenchmarkResult:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> BenchmarkResult:
+        """A line of a ``RESULTS_SCHEMA`` file (``evals.legacy_results`` upgrades older ones)."""
         judge = data.get("judge")
         return BenchmarkResult(
             benchmark=data["benchmark"],
@@ -357,6 +379,7 @@ class BenchmarkResult:
             shots=data["shots"],
             n=data["n"],
             primary=MetricValue(**data["primary"]),
+            metric=MetricDefinition(**data["metric"]),
             secondary=tuple(MetricValue(**m) for m in data["secondary"]),
             parse_failures=data["parse_failures"],
             groups=tuple((g, v, n) for g, v, n in data["groups"]),

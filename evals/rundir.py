@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import ConfigError
+from evals.legacy_results import upgrade_v1
 from evals.records import (
+    RESULTS_SCHEMA,
     SCHEMA_VERSION,
     BenchmarkResult,
     DimensionScore,
@@ -90,11 +92,14 @@ class RunDir:
         if not path.is_file():
             raise ConfigError(f"{path}: not found; the run has not finished a benchmark yet "
                               f"(resume it with 'evals run')")
-        return _read_json(path)
+        return _read_json(path, (RESULTS_SCHEMA, 1))
 
     @cached_property
     def results(self) -> tuple[BenchmarkResult, ...]:
-        return tuple(BenchmarkResult.from_json(b) for b in self._results["benchmarks"])
+        """Each benchmark's scores with its metric definition (schema 1: that version's)."""
+        old = self._results.get("schema") == 1
+        return tuple(BenchmarkResult.from_json(upgrade_v1(b) if old else b)
+                     for b in self._results["benchmarks"])
 
     @cached_property
     def dimensions(self) -> tuple[DimensionScore, ...]:
@@ -129,16 +134,16 @@ def _iter_samples(path: Path) -> Iterator[SampleResult]:
                 raise ConfigError(f"{path}:{n}: not a prediction line ({err})") from None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, schemas: tuple[int, ...] = (SCHEMA_VERSION,)) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: unreadable ({err}); re-run the suite to rewrite it") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
-    if data.get("schema") != SCHEMA_VERSION:
+    if data.get("schema") not in schemas:
         raise ConfigError(f"{path}: schema {data.get('schema')} (this evals reads "
-                          f"{SCHEMA_VERSION}); re-run with this version")
+                          f"{' or '.join(map(str, schemas))}); re-run with this version")
     return data
 
 

@@ -50,7 +50,7 @@ from evals.fetch import fetch_command
 from evals.judging.judge import Judge, JudgeRun, build_judge
 from evals.manifest import build_manifest, write_json
 from evals.records import (
-    SCHEMA_VERSION,
+    RESULTS_SCHEMA,
     BenchmarkResult,
     DimensionScore,
     GenerateRequest,
@@ -467,7 +467,7 @@ def dimension_scores(plan: PlannedSuite, results: Sequence[BenchmarkResult]
 
 def _write_results(plan: PlannedSuite, results: Sequence[BenchmarkResult]) -> None:
     write_json(plan.run_dir / "results.json", {
-        "schema": SCHEMA_VERSION,
+        "schema": RESULTS_SCHEMA,
         "suite": plan.suite.name,
         "benchmarks": [r.to_json() for r in results],
         "dimensions": [d.to_json() for d in dimension_scores(plan, results)],

@@ -11,7 +11,14 @@ import pytest
 
 from evals.cli import main
 from evals.config import ModelSpec
-from evals.records import SCHEMA_VERSION, BenchmarkResult, MetricValue, Mode
+from evals.records import (
+    RESULTS_SCHEMA,
+    SCHEMA_VERSION,
+    BenchmarkResult,
+    MetricDefinition,
+    MetricValue,
+    Mode,
+)
 from tests.conftest import write_config
 
 LONG_BENCH = "a_rather_long_benchmark_name_for_tables"
@@ -20,7 +27,8 @@ LONG_METRIC = "accuracy_sentence_level_average"
 
 def _result(name: str, value: float, metric: str = "score") -> BenchmarkResult:
     return BenchmarkResult(benchmark=name, mode=Mode.GEN, shots=0, n=10,
-                           primary=MetricValue(metric, value, 1.0))
+                           primary=MetricValue(metric, value, 1.0),
+                           metric=MetricDefinition(metric))
 
 
 def _fake_run(root: Path, model: ModelSpec, suite: str, results: list[BenchmarkResult]) -> Path:
@@ -33,7 +41,7 @@ def _fake_run(root: Path, model: ModelSpec, suite: str, results: list[BenchmarkR
                                for r in results}}
     (path / "manifest.json").write_text(json.dumps(manifest))
     (path / "results.json").write_text(json.dumps(
-        {"schema": SCHEMA_VERSION, "benchmarks": [r.to_json() for r in results],
+        {"schema": RESULTS_SCHEMA, "benchmarks": [r.to_json() for r in results],
          "dimensions": []}))
     return path
 

@@ -30,7 +30,15 @@ from evals.leaderboard import (
     to_markdown,
     write_leaderboard,
 )
-from evals.records import SCHEMA_VERSION, BenchmarkResult, MetricValue, Mode, ModelKind
+from evals.records import (
+    RESULTS_SCHEMA,
+    SCHEMA_VERSION,
+    BenchmarkResult,
+    MetricDefinition,
+    MetricValue,
+    Mode,
+    ModelKind,
+)
 from evals.rundir import RunDir, find_runs
 from evals.runner import run_model
 
@@ -57,6 +65,7 @@ def _result(name: str, value: float, *, n: int = 10,
             groups: dict[str, float] | None = None) -> BenchmarkResult:
     return BenchmarkResult(
         benchmark=name, mode=Mode.GEN, shots=0, n=n, primary=MetricValue("score", value, 1.0),
+        metric=MetricDefinition("score"),
         secondary=tuple(MetricValue(k, v, 1.0) for k, v in (secondary or {}).items()),
         groups=tuple((g, v, 2) for g, v in (groups or {}).items()))
 
@@ -69,7 +78,7 @@ def _fake_run(root: Path, model: ModelSpec, suite: str, results: list[BenchmarkR
                 "model": model.model_dump(mode="json"), "suite": {"name": suite}}
     (path / "manifest.json").write_text(json.dumps(manifest))
     (path / "results.json").write_text(json.dumps(
-        {"schema": SCHEMA_VERSION, "benchmarks": [r.to_json() for r in results],
+        {"schema": RESULTS_SCHEMA, "benchmarks": [r.to_json() for r in results],
          "dimensions": []}))
     return path
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from evals.benchmarks import BENCHMARKS
 from evals.errors import ConfigError
-from evals.paired import compare_pairs, is_pairwise, metric_of, pair_samples
-from evals.records import SampleResult, Score
+from evals.paired import compare_pairs, is_pairwise, pair_samples
+from evals.records import MetricDefinition, SampleResult, Score
 from evals.report import build_report, render_html, write_report
 from evals.report.model import (
     PROMPT_CHARS,
@@ -232,7 +233,7 @@ def test_sections_and_manifests_rendered(html: str, report: Report) -> None:
 
 def test_new_benchmarks_and_dimensions_appear_unchanged(root: Path, tmp_path: Path) -> None:
     """A benchmark and a dimension the report has never heard of: they show up from the
-    run data alone (scale defaults to percentages for names the registry lacks)."""
+    run data alone, the metric as its line of results.json defines it (a 1-10 grade)."""
     for name in ("sft", "rlhf"):
         shutil.copytree(root / name / "tiny", tmp_path / name / "tiny")
         res = tmp_path / name / "tiny" / "results.json"
@@ -241,6 +242,8 @@ def test_new_benchmarks_and_dimensions_appear_unchanged(root: Path, tmp_path: Pa
             "benchmark": "brand_new_set", "mode": "gen", "shots": 0, "n": 2,
             "primary": {"name": "exact", "value": 50.0 if name == "sft" else 100.0,
                         "stderr": 5.0, "higher_is_better": True},
+            "metric": {"name": "exact", "scale": 1.0, "higher_is_better": True,
+                       "by_group": False, "aggregation": "mean over items", "pairwise": False},
             "secondary": [], "parse_failures": 0, "groups": [], "judge": None})
         data["dimensions"].append({"name": "new_dimension", "value": 1.0,
                                    "benchmarks": ["brand_new_set"], "missing": []})
@@ -252,7 +255,7 @@ def test_new_benchmarks_and_dimensions_appear_unchanged(root: Path, tmp_path: Pa
     report = build_report(find_runs([tmp_path]))
     assert "new_dimension" in report.dimensions
     column = next(c for c in report.columns if c.key == "brand_new_set")
-    assert column.group == "new_dimension" and column.scale == 100.0
+    assert column.group == "new_dimension" and column.scale == 1.0
     change = _cell(report, "brand_new_set", "rlhf")
     assert change.delta == 50.0 and change.test is not None and change.test.n == 2
     assert "brand_new_set" in render_html(report)
@@ -365,14 +368,17 @@ def test_pairing_leaves_out_unscored_and_unmatched_samples() -> None:
 
 
 def test_pairwise_win_rates_use_the_sign_test() -> None:
+    """Pairing follows the definition results.json records, or answers judged in both orders."""
+    win_rate = BENCHMARKS.get("alpaca_eval").metric.definition()
+    grade = BENCHMARKS.get("mt_bench").metric.definition()
     plain = [_sample("1", 0.5), _sample("2", 1.0)]
-    assert compare_pairs("alpaca_eval", list(zip(plain, plain, strict=True))).method == "sign"
+    assert compare_pairs(win_rate, list(zip(plain, plain, strict=True))).method == "sign"
+    assert compare_pairs(grade, list(zip(plain, plain, strict=True))).method != "sign"
     judged = [_sample("1", 0.5, labels=("AB", "BA"))]
-    assert is_pairwise("my_arena", judged)
+    assert is_pairwise(MetricDefinition("my_arena"), judged)
     graded = [_sample("1", 0.5, labels=("turn1",))]
-    assert not is_pairwise("mt_bench", graded)
-    assert metric_of("mt_bench").scale == 1.0 and is_pairwise("alpaca_eval")
-    assert metric_of("single_needle_en_judge").scale == 100.0
+    assert not is_pairwise(grade, graded)
+    assert grade.scale == 1.0 and win_rate.pairwise
 
 def test_long_prompts_and_outputs_are_cut_with_a_note() -> None:
     col = _column("x")

@@ -74,6 +74,8 @@ class JudgeGrade(Metric):
     that could not be parsed left out and counted), on the judge's own 1-10 scale; NaN when
     no verdict was readable, rather than a score nobody gave."""
 
+    aggregation = "mean of readable judge grades"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         grades = [j.value for r in results for j in r.score.judgements if j.value is not None]
         value, se = _mean_stderr(grades) if grades else (math.nan, math.nan)
@@ -134,6 +136,9 @@ def pairwise_score(judgements: Sequence[Judgement]) -> Score:
 class WinRate(Metric):
     """Win rate against the baseline in %, ties counted half: the mean over samples with a
     readable verdict of the model's share of the win (its stderr over those samples)."""
+
+    aggregation = "win rate over readable verdicts, ties half"
+    pairwise = True
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         values = [r.score.value for r in results if r.score.weight > 0]

@@ -239,6 +239,8 @@ class AlignBenchScore(JudgeGrade):
     means. The stderr is propagated from the category means' stderrs (the categories hold
     disjoint samples, so it is the exact stderr of that linear combination)."""
 
+    aggregation = "mean of 中文推理 and 中文语言, each a mean of category means"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         overall = mean_of(list(group_stats(category_stats(results)).values()))
         value, se = overall if overall is not None else (math.nan, math.nan)

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from evals.data_sources import DataSpec
 from evals.errors import DataError
@@ -15,6 +15,7 @@ from evals.records import (
     BenchmarkResult,
     GenerateRequest,
     GenerateResponse,
+    MetricDefinition,
     MetricValue,
     Mode,
     ModelKind,
@@ -65,6 +66,16 @@ class Metric:
     by_group: bool = False
     # Per-sample values are fractions shown as percentages; judge grades (1-10) keep their scale.
     scale: float = 100.0
+    aggregation: ClassVar[str] = ""
+    """How ``aggregate`` makes the number, for readers without this code (results.json);
+    empty: the mean over items, or over groups of group means with ``by_group``."""
+    pairwise: ClassVar[bool] = False
+    """Per-item values are win shares against a reference answer."""
+
+    def definition(self) -> MetricDefinition:
+        default = "mean of group means" if self.by_group else "mean over items"
+        return MetricDefinition(self.name, self.scale, self.higher_is_better, self.by_group,
+                                self.aggregation or default, self.pairwise)
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         values = [r.score.value for r in results]
@@ -211,6 +222,7 @@ def summarize(
         shots=ctx.shots,
         n=len(results),
         primary=primary,
+        metric=benchmark.metric.definition(),
         secondary=tuple(secondary),
         parse_failures=sum(r.score.parse_failed for r in results),
         groups=tuple(

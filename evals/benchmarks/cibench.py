@@ -669,6 +669,8 @@ def step_score(tag: str, step: Sequence[Turn], gold: str | None) -> float:
 class CIBenchMetric(Metric):
     """OpenCompass's CIBench summary; see the module docstring."""
 
+    aggregation = "OpenCompass's CIBench summary over its metrics"
+
     subset: str = ""
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:

@@ -245,6 +245,8 @@ def pooled_win_rate(results: Sequence[SampleResult]) -> tuple[float, float]:
 
 
 class ArenaWinRate(WinRate):
+    aggregation = "pooled win rate over readable judgements, ties half"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         value, se = pooled_win_rate(results)
         return MetricValue(self.name, 100 * value, 100 * se, self.higher_is_better)

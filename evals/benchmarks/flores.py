@@ -249,6 +249,7 @@ class FloresBleu(Metric):
     """Corpus BLEU per direction (group), averaged over directions; bootstrap stderr
     (sentences resampled within each direction, ``resamples`` times, fixed seed)."""
 
+    aggregation = "corpus BLEU per direction, mean over directions"
     resamples: int = 200
     seed: int = 1234
 

@@ -327,6 +327,8 @@ class WeightedGaokao(Metric):
     """Per subset: points won over points possible; overall: OpenCompass's weighted mean of
     subset scores. The stderr combines per-subset ratio-estimator stderrs with the weights."""
 
+    aggregation = "weighted mean of subset point ratios"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         groups: dict[str, list[tuple[float, float]]] = {}
         for r in results:

@@ -318,6 +318,8 @@ def accuracies(results: Sequence[SampleResult]) -> list[tuple[str, float, list[f
 class IFEvalMetric(Metric):
     """The mean of the four corpus-level accuracies (delta-method stderr)."""
 
+    aggregation = "mean of the four corpus-level accuracies"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         stats = accuracies(results)
         value = sum(v for _, v, _ in stats) / len(stats)

@@ -269,6 +269,8 @@ def bootstrap_mid(values: Sequence[float], seed: int = 0) -> float:
 class LEvalMetric(Metric):
     """Naive mean over tasks; ROUGE tasks use OpenCompass's bootstrap mid as the task score."""
 
+    aggregation = "mean over tasks (ROUGE tasks: bootstrap mid)"
+
     def task_stats(self, results: Sequence[SampleResult]) -> dict[str, tuple[float, float]]:
         stats = group_stats(results)
         for task, (_, se) in list(stats.items()):

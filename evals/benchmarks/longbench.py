@@ -302,6 +302,8 @@ def parse_failure(metric: str, prediction: str, all_classes: Sequence[str]) -> s
 class LongBenchMetric(Metric):
     """Naive mean over categories of naive means over subtasks (OpenCompass summary groups)."""
 
+    aggregation = "mean over categories of means over subtasks"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         cats = category_values(group_stats(results), CATEGORIES)
         return as_metric(self.name, naive_mean(list(cats.values())))

@@ -79,6 +79,8 @@ def cell_records(results: Sequence[SampleResult]) -> list[CellRecord]:
 
 
 class NeedleMetric(Metric):
+    aggregation = "mean over items with a readable verdict"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         scored = [r for r in results if r.score.weight > 0]
         if not scored:

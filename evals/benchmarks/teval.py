@@ -284,6 +284,8 @@ class TEvalOverall(Metric):
     """T-Eval's overall; its stderr treats the subsets (and instruct's formats) as strata,
     with each sample's value the mean of the metrics it contributes."""
 
+    aggregation = "T-Eval overall: mean of its subset metrics"
+
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         comps = _components(results)
         present = [d.value for d in dimension_scores(comps).values() if not math.isnan(d.value)]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import ConfigError
-from evals.paired import compare_pairs, is_pairwise, metric_of, pair_samples
+from evals.paired import compare_pairs, is_pairwise, pair_samples
 from evals.records import BenchmarkResult, DimensionScore, JudgeUsage, SampleResult
 from evals.rundir import RunDir, training_order
 from evals.stats import PairedComparison
@@ -397,7 +397,7 @@ class _Builder:
         if not pairs:
             return Change(column.key, baseline, candidate, score, delta, None,
                           "no samples in common", protocol)
-        test = compare_pairs(column.benchmark, pairs, alpha=self.alpha,
+        test = compare_pairs(new.result.metric, pairs, alpha=self.alpha,
                              n_boot=_n_boot(len(pairs)))
         return Change(column.key, baseline, candidate, score, delta, test, protocol=protocol)
 
@@ -580,7 +580,7 @@ def _protocol_change(old: BenchmarkResult, new: BenchmarkResult) -> str:
 
 
 def _column(key: str, run: RunDir, r: BenchmarkResult, dimension: str | None) -> Column:
-    scale, pairwise = metric_of(r.benchmark).scale, is_pairwise(r.benchmark)
+    scale, pairwise = r.metric.scale, is_pairwise(r.metric)
     return Column(key, r.benchmark, run.suite, dimension or run.suite, r.primary.name, scale,
                   r.primary.higher_is_better, pairwise)
 
