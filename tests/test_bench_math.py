@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from evals.backends.mock import MockBackend
-from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, SampleResult, select, summarize
+from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
 from evals.benchmarks.hendrycks_math import EXEMPLARS, HendrycksMATH, MATHItem, score_text
-from evals.benchmarks.math_bench import MathBench, MathBenchItem, prompts_for, score_cloze
-from evals.engine import Engine
+from evals.benchmarks.math_bench import (
+    CIRCULAR_PATTERNS,
+    MathBench,
+    MathBenchItem,
+    prompts_for,
+    rotation,
+    score_cloze,
+)
 from evals.errors import DataError
-from evals.records import ChatPrompt, GenerateRequest, Mode, ModelKind, TextPrompt, request_key
+from evals.records import ChatPrompt, GenerateRequest, Mode, ModelKind, TextPrompt
+from tests.oracle import score_with
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -145,17 +152,26 @@ def test_mathbench_cloze_parse_failure() -> None:
     assert score_cloze(item, "1 + 2 = 3. The answer is 3.").value == 1.0
 
 
+def _right(sample: Any, k: int) -> str:
+    """MATH's and MathBench's right replies: the boxed answer; a circular question's letter
+    under the k-th rotation; a cloze question's number after "The answer is"."""
+    if isinstance(sample, MathBenchItem):
+        if sample.options:
+            return f"The answer is {rotation(sample, CIRCULAR_PATTERNS[k])[1]}"
+        return f"The answer is {sample.target}"
+    return f"The final answer is $\\boxed{{{sample.target}}}$."
+
+
 @pytest.mark.parametrize("name", ["math", "mathbench"])
 def test_end_to_end_with_mock_backend(name: str, merged_data_dir: Path) -> None:
+    """Right replies score 100 in every group (all four rotations of a circular question),
+    empty ones 0 with every item unparsed."""
     bench = BENCHMARKS.get(name)
     ctx = _ctx(merged_data_dir, shots=bench.default_shots)
     samples = select(bench.load(ctx), 20)
-    reqs = {s.id: bench.requests(s, ctx) for s in samples}
-    answers = Engine(MockBackend(), None).run([r for rs in reqs.values() for r in rs])
-    results = []
-    for s in samples:
-        score = bench.score(s, [answers[request_key(r)] for r in reqs[s.id]], ctx)
-        results.append(SampleResult(s.id, bench.group(s), "", s.target, (), score))
-    summary = summarize(bench, ctx, results)
-    assert summary.n == 20 and 0.0 <= summary.primary.value <= 100.0
-    assert summary.groups
+    summary = score_with(bench, ctx, samples, _right)
+    wrong = score_with(bench, ctx, samples, _right, right=False)
+    assert summary.n == wrong.n == 20
+    assert summary.primary.value == 100.0 and summary.parse_failures == 0
+    assert summary.groups and all(v == 100.0 for _, v, _ in summary.groups)
+    assert wrong.primary.value == 0.0 and wrong.parse_failures == 20

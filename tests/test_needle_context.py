@@ -142,7 +142,11 @@ def test_fit_prompt_never_exceeds(pg: Haystack, tok: Any) -> None:
 
 
 def test_count_tokens_matches(tok: Any) -> None:
-    assert count_tokens("Hello world.", tok) == len(_ids("Hello world.", tok))
+    """Known counts of SmolLM2's BPE (no special tokens): Hello / ▁world / . and the
+    byte-level pieces of four CJK characters."""
+    assert count_tokens("Hello world.", tok) == 3
+    assert count_tokens("", tok) == 0
+    assert count_tokens("大海捞针", tok) == 8
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def test_report_suite_runs_on_every_benchmark(suite_name: str, merged_data_dir: 
     assert [r.benchmark for r in outcome.results] == names
     assert len(names) == 23
     for r in outcome.results:
-        assert r.n >= 1, r.benchmark
+        assert (r.n, r.limit) == (3, 3), r.benchmark  # the limit's slice, every benchmark
         lines = (outcome.run_dir / "predictions" / f"{r.benchmark}.jsonl").read_text().splitlines()
         assert len(lines) == r.n
         assert all(json.loads(x)["schema"] == 1 for x in lines)
@@ -64,7 +64,9 @@ def test_tool_suite_runs_on_every_benchmark(merged_data_dir: Path, tmp_path: Pat
                          runner=RunnerConfig(backend="mock"))
     (outcome,) = run_model(config, tmp_path / "out", model, [suite], limit=2)
     assert [r.benchmark for r in outcome.results] == [b.name for b in suite.benchmarks]
-    assert all(r.n >= 1 for r in outcome.results)
+    fixture_tasks = {"cibench_en": 1, "cibench_zh": 1}  # the CIBench fixture has one task
+    assert {r.benchmark: (r.n, r.limit) for r in outcome.results} == {
+        b.name: (fixture_tasks.get(b.name, 2), 2) for b in suite.benchmarks}
     dims = {d.name: d for d in read_dimensions(outcome.run_dir)}
     assert set(dims) == {"tool_use", "code_interpreter"}
     assert all(d.value is not None for d in dims.values())
