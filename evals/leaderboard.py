@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
+from evals.dimensions import BY_KEY
 from evals.errors import ConfigError, DataError
 from evals.records import BenchmarkResult, ModelKind
 from evals.rundir import RunDir
@@ -122,7 +123,9 @@ class Section:
 
     key: str
     dimension: str
+    """The heading: its ``title``, else its dimension's title (``evals/dimensions.py``)."""
     columns: tuple[Column, ...]
+    dimension_key: str = ""
     tables: tuple[PaperTable, ...] = ()
     figure: str = ""
     caption: str = ""
@@ -168,7 +171,12 @@ def _section(raw: Any, where: str) -> Section:
         if not (c.benchmark or c.mean_of) or any(m not in labels for m in c.mean_of):
             raise DataError(f"{here}: column {c.label!r} names no benchmark or an unknown column")
     tables = tuple(_paper_table(t, here, len(columns)) for t in _list(d.get("tables", []), here))
-    return Section(key=key, dimension=str(d["dimension"]), columns=columns, tables=tables,
+    dim = str(d.get("dimension"))
+    if dim not in BY_KEY:
+        raise DataError(f"{here}: dimension {dim!r} is none of evals/dimensions.py's keys "
+                        f"({', '.join(BY_KEY)})")
+    return Section(key=key, dimension=str(d.get("title", BY_KEY[dim].title)), columns=columns,
+                   dimension_key=dim, tables=tables,
                    figure=str(d.get("figure", "")), caption=str(d.get("caption", "")),
                    decimals=int(d.get("decimals", 1)),
                    notes=tuple(str(n) for n in _list(d.get("notes", []), here)))
