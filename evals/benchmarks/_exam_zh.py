@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text
 from evals.data_sources import DataSpec, layout_files
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     Mode,
@@ -126,9 +125,8 @@ def exam_requests(
 def exam_score(item: ExamItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
     if ctx.mode is Mode.PPL:
         return score_ppl(responses, LETTERS.index(item.target), list(LETTERS))
-    (resp,) = responses
-    assert isinstance(resp, GenerateResponse)
-    return score_first_capital(resp.text, item.target)
+    text = only_text(responses)
+    return score_first_capital(text, item.target)
 
 
 Row = tuple[str, Options, str]

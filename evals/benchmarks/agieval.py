@@ -36,14 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import first_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.benchmarks.hendrycks_math import last_boxed_only_string
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
@@ -386,6 +385,5 @@ class AGIEval:
             gold = labels.index(sample.target) if sample.target in tuple(labels) else -1
             # lm-eval's acc/acc_norm extras would average over the PPL subsets' samples only
             return replace(score_ppl(responses, gold, list(labels)), extras=())
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_generation(sample, resp.text, ctx.mode)
+        text = only_text(responses)
+        return score_generation(sample, text, ctx.mode)

@@ -52,8 +52,8 @@ from evals.benchmarks._judged import (
     grade_score,
     judge_call,
 )
-from evals.benchmarks.base import BenchmarkContext, _mean_stderr, load_local, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import BenchmarkContext, Defaults, _mean_stderr, load_local, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
@@ -273,7 +273,7 @@ DATA = DataSpec(layouts=(Layout("upstream", DATA_FILE),), remote=remote("alignbe
 
 
 @register
-class AlignBench(JudgedBenchmark):
+class AlignBench(Defaults, JudgedBenchmark):
     name = "alignbench"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -283,9 +283,6 @@ class AlignBench(JudgedBenchmark):
 
     def load(self, ctx: BenchmarkContext) -> list[AlignBenchItem]:
         return load_local(self.name, ctx, DATA, {"upstream": _read})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: AlignBenchItem) -> str:
         return sample.category

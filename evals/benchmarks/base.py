@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
-from evals.data_sources import DataSpec
+from evals.data_sources import DataSpec, layout_files
 from evals.errors import DataError
 from evals.records import (
     BenchmarkResult,
@@ -195,6 +195,28 @@ def select(samples: Sequence[S], limit: int | None, seed: int = 1234) -> list[S]
         return list(samples)
     idx = sorted(random.Random(seed).sample(range(len(samples)), limit))
     return [samples[i] for i in idx]
+
+
+class Defaults:
+    """What most benchmarks share, inherited instead of written out: no groups (one summary
+    over all items), and the manifest hashes every file of the layout ``data`` locates."""
+
+    data: ClassVar[DataSpec]
+
+    def group(self, sample: Any) -> str:
+        return ""
+
+    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
+        return layout_files(self.data, ctx.data_dir)
+
+
+def only_text(responses: Sequence[Response]) -> str:
+    """The text of a sample's one generation: what most benchmarks score (one question per
+    sample, asked by generation)."""
+    (resp,) = responses
+    if not isinstance(resp, GenerateResponse):
+        raise TypeError(f"expected one generation, got {type(resp).__name__}")
+    return resp.text
 
 
 def summarize(

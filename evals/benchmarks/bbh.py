@@ -39,12 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.benchmarks.base import BenchmarkContext, Metric, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Mode,
     ModelKind,
@@ -233,6 +232,5 @@ class BBH:
         return [GenerateRequest(prompt, params)]
 
     def score(self, sample: BBHItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_text(resp.text, sample.target, sample.multiple_choice)
+        text = only_text(responses)
+        return score_text(text, sample.target, sample.multiple_choice)

@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import LETTERS, Round, rounds_to_prompt, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     Mode,
@@ -134,9 +133,8 @@ class C3:
     def score(self, sample: C3Item, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
         if ctx.mode is Mode.PPL:
             return score_ppl(responses, LETTERS.index(sample.target), sample.choices)
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        pred = first_capital(resp.text)
+        text = only_text(responses)
+        pred = first_capital(text)
         if pred is None:
             return Score(0.0, None, parse_failed=True, detail="no upper-case letter in the reply")
         return Score(float(pred == sample.target), pred)

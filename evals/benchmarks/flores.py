@@ -42,12 +42,11 @@ from functools import partial
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, Remote, RemoteFile, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     MetricValue,
     Mode,
@@ -315,9 +314,8 @@ class Flores:
     ) -> Score:
         import sacrebleu
 
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        pred = flores_postprocess(resp.text)
+        text = only_text(responses)
+        pred = flores_postprocess(text)
         value = sacrebleu.sentence_bleu(pred, [sample.target]).score / 100
         if not pred:
             return Score(0.0, "", parse_failed=True, detail="empty translation")

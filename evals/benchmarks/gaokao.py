@@ -34,13 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
@@ -390,6 +389,5 @@ class GaokaoBench:
             letter = ppl.extracted or ""
             scored = score_output(sample, letter)
             return Score(scored.value, letter, detail=f"{scored.detail}; {ppl.detail}")
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_output(sample, resp.text)
+        text = only_text(responses)
+        return score_output(sample, text)

@@ -20,15 +20,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Mode,
     Request,
@@ -106,7 +104,7 @@ DATA = DataSpec(layouts=(Layout("upstream", "gsm8k/test.jsonl"),), remote=remote
 
 
 @register
-class GSM8K:
+class GSM8K(Defaults):
     name = "gsm8k"
     modes = (Mode.GEN,)
     default_shots = 4
@@ -120,12 +118,6 @@ class GSM8K:
         return load_local(self.name, ctx, DATA, {
             "upstream": lambda p: _rows(p.read_text(encoding="utf-8").split("\n"), str(p))})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: GSM8KItem) -> str:
-        return ""
-
     def requests(self, sample: GSM8KItem, ctx: BenchmarkContext) -> list[Request]:
         rounds: list[Round] = []
         for q, a in EXEMPLARS[: ctx.shots]:
@@ -137,9 +129,8 @@ class GSM8K:
     def score(
         self, sample: GSM8KItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        pred = extract_answer(resp.text)
+        text = only_text(responses)
+        pred = extract_answer(text)
         if pred is None:
             return Score(0.0, None, parse_failed=True, detail="no number in the answer")
         return Score(float(is_equal(pred, sample.target)), pred)

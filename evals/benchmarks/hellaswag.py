@@ -23,12 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     Mode,
@@ -106,7 +113,7 @@ DATA = DataSpec(
 
 
 @register
-class HellaSwag:
+class HellaSwag(Defaults):
     name = "hellaswag"
     modes = (Mode.PPL, Mode.GEN)
     default_shots = 0
@@ -120,12 +127,6 @@ class HellaSwag:
         return load_local(self.name, ctx, DATA, {
             "upstream": _load_local, "opencompass": _load_opencompass, "evals": _load_text,
             "hub": _load_hub})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: HellaSwagItem) -> str:
-        return ""
 
     def requests(self, sample: HellaSwagItem, ctx: BenchmarkContext) -> list[Request]:
         if ctx.mode is Mode.PPL:
@@ -145,6 +146,5 @@ class HellaSwag:
     ) -> Score:
         if ctx.mode is Mode.PPL:
             return score_ppl(responses, LETTERS.index(sample.target), sample.endings)
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_option(resp.text, sample.target)
+        text = only_text(responses)
+        return score_option(text, sample.target)

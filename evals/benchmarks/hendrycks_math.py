@@ -43,12 +43,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Mode,
     ModelKind,
@@ -414,7 +421,7 @@ DATA = DataSpec(
 
 
 @register
-class HendrycksMATH:
+class HendrycksMATH(Defaults):
     name = "math"
     modes = (Mode.GEN,)
     default_shots = 4
@@ -429,9 +436,6 @@ class HendrycksMATH:
         return load_local(self.name, ctx, DATA, {
             "evals": local, "opencompass": local, "upstream": local, "hub": _load_hub})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
     def group(self, sample: MATHItem) -> str:
         return sample.subject
 
@@ -440,9 +444,8 @@ class HendrycksMATH:
                                 GenerationParams(max_tokens=ctx.max_tokens or 512))]
 
     def score(self, sample: MATHItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_text(resp.text, sample.target, "v1" if ctx.kind is ModelKind.BASE else "v2")
+        text = only_text(responses)
+        return score_text(text, sample.target, "v1" if ctx.kind is ModelKind.BASE else "v2")
 
 
 def prompt_for(problem: str, shots: int, kind: ModelKind) -> Prompt:

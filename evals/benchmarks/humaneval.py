@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, register
+from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
@@ -163,7 +163,7 @@ def _packaged() -> Path | None:
 
 
 @register
-class HumanEval:
+class HumanEval(Defaults):
     name = "humaneval"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -188,9 +188,6 @@ class HumanEval:
 
     def data_files(self, ctx: BenchmarkContext) -> list[Path]:
         return [self._path(ctx)]
-
-    def group(self, sample: HumanEvalItem) -> str:
-        return ""
 
     def requests(self, sample: HumanEvalItem, ctx: BenchmarkContext) -> list[Request]:
         if ctx.kind is ModelKind.CHAT:

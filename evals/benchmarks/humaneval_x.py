@@ -68,13 +68,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.benchmarks.humaneval import first_code_block
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Mode,
     Request,
@@ -481,9 +480,8 @@ class HumanEvalX:
     def score(
         self, sample: HumanEvalXItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        generation = clean_up_code(resp.text, sample.language, sample.declaration)
+        text = only_text(responses)
+        generation = clean_up_code(text, sample.language, sample.declaration)
         result = execute(sample, generation)
         return Score(float(result.status == "passed"), generation,
                      detail=f"{result.status}: {result.detail}".rstrip(": "))

@@ -71,12 +71,11 @@ from types import ModuleType
 from typing import Any
 
 from evals.benchmarks._common import Round, numbered_jsonl, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError, EvalsError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     MetricValue,
     Mode,
@@ -381,7 +380,7 @@ fetch`` takes at a pinned commit."""
 
 
 @register
-class IFEval:
+class IFEval(Defaults):
     name = "ifeval"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -394,12 +393,6 @@ class IFEval:
             raise DataError(f"ifeval: shots={ctx.shots}, but the protocol is zero-shot")
         return load_local(self.name, ctx, DATA, {"upstream": _load_local, "hub": _load_local})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: IFEvalItem) -> str:
-        return ""
-
     def requests(self, sample: IFEvalItem, ctx: BenchmarkContext) -> list[Request]:
         params = GenerationParams(max_tokens=ctx.max_tokens or MAX_OUT_LEN)
         return [GenerateRequest(rounds_to_prompt([Round("HUMAN", sample.prompt)], ctx.kind), params)]
@@ -407,6 +400,5 @@ class IFEval:
     def score(
         self, sample: IFEvalItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_response(sample, resp.text)
+        text = only_text(responses)
+        return score_response(sample, text)

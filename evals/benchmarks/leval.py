@@ -53,13 +53,12 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._longctx import as_metric, category_values, fill, group_stats, naive_mean
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Message,
     MetricValue,
@@ -395,11 +394,10 @@ class LEval:
     def score(
         self, sample: LEvalItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
+        text = only_text(responses)
         if not BY_NAME[sample.task].closed:
-            return Score(rouge1(resp.text, sample.target), resp.text)
-        pred = extract(sample.task, resp.text)
+            return Score(rouge1(text, sample.target), text)
+        pred = extract(sample.task, text)
         value = float(closed_correct(sample.task, pred, sample.target))
         if not pred:
             return Score(value, None, parse_failed=True, detail="no answer after postprocessing")

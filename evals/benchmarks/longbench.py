@@ -49,13 +49,20 @@ from typing import Any
 
 from evals.benchmarks._common import numbered_jsonl
 from evals.benchmarks._longctx import as_metric, category_values, fill, group_stats, naive_mean
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Message,
     MetricValue,
@@ -383,7 +390,7 @@ def build_prompt(sample: LongBenchItem, kind: ModelKind) -> Prompt:
 
 
 @register
-class LongBench:
+class LongBench(Defaults):
     name = "longbench"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -394,9 +401,6 @@ class LongBench:
     def load(self, ctx: BenchmarkContext) -> list[LongBenchItem]:
         return load_local(self.name, ctx, DATA, {
             "upstream": _load_local, "opencompass": _load_local, "hub": _load_hub})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: LongBenchItem) -> str:
         return sample.subtask
@@ -409,10 +413,9 @@ class LongBench:
     def score(
         self, sample: LongBenchItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
+        text = only_text(responses)
         metric = BY_NAME[sample.subtask].metric
-        pred = postprocess(sample.subtask, resp.text)
+        pred = postprocess(sample.subtask, text)
         value = score_answer(metric, pred, sample.answers, sample.all_classes)
         why = parse_failure(metric, pred, sample.all_classes)
         return Score(value, pred, parse_failed=why is not None, detail=why or "")

@@ -53,12 +53,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Mode,
     ModelKind,
@@ -235,9 +242,8 @@ def mbpp_rounds(exemplars: Sequence[tuple[str, str]], task: str, sample: MBPPIte
 
 
 def score_generation(sample: MBPPItem, responses: Sequence[Response]) -> Score:
-    (resp,) = responses
-    assert isinstance(resp, GenerateResponse)
-    code = extract_code(resp.text)
+    text = only_text(responses)
+    code = extract_code(text)
     verdict, why = outcome(code, sample.test_list)
     return Score(float(verdict == "pass"), code, detail=f"{verdict}: {why}".rstrip(": "))
 
@@ -304,7 +310,7 @@ the ``full`` config: OpenCompass's and the report's MBPP is the sanitized set)."
 
 
 @register
-class MBPP:
+class MBPP(Defaults):
     name = "mbpp"
     modes = (Mode.GEN,)
     default_shots = 3
@@ -318,9 +324,6 @@ class MBPP:
         return load_local(self.name, ctx, DATA, {
             "upstream": load_sanitized, "opencompass": load_sanitized, "hub": _load_hub,
             "fallback": _load_fallback})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MBPPItem) -> str:
         return FALLBACK_GROUP if sample.id.startswith("full/") else ""

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals.benchmarks._common import rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, register
 from evals.benchmarks.mbpp import MBPPItem, load_full_test, mbpp_rounds, score_generation
-from evals.data_sources import DataSpec, Layout, layout_files
+from evals.data_sources import DataSpec, Layout
 from evals.errors import DataError
 from evals.records import GenerateRequest, GenerationParams, Mode, Request, Response, Score
 
@@ -59,7 +59,7 @@ def _read(path: Path) -> list[MBPPItem]:
 
 
 @register
-class MBPPCN:
+class MBPPCN(Defaults):
     name = "mbpp_cn"
     modes = (Mode.GEN,)
     default_shots = 3
@@ -71,12 +71,6 @@ class MBPPCN:
         if ctx.shots != len(EXEMPLARS):
             raise DataError(f"mbpp_cn: shots={ctx.shots} unsupported (the protocol is 3-shot)")
         return load_local(self.name, ctx, DATA, {"opencompass": _read})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: MBPPItem) -> str:
-        return ""
 
     def requests(self, sample: MBPPItem, ctx: BenchmarkContext) -> list[Request]:
         rounds = mbpp_rounds(EXEMPLARS, TASK, sample, ctx.kind)

@@ -21,12 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     Mode,
@@ -121,7 +128,7 @@ def _block(question: str, options: Sequence[str]) -> str:
 
 
 @register
-class MMLU:
+class MMLU(Defaults):
     name = "mmlu"
     modes = (Mode.PPL, Mode.GEN)
     default_shots = 5
@@ -131,9 +138,6 @@ class MMLU:
 
     def load(self, ctx: BenchmarkContext) -> list[MMLUItem]:
         return load_local(self.name, ctx, DATA, {"evals": _load_local, "hub": _load_hub})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MMLUItem) -> str:
         return sample.subject
@@ -167,6 +171,5 @@ class MMLU:
     ) -> Score:
         if ctx.mode is Mode.PPL:
             return score_ppl(responses, LETTERS.index(sample.target), list(LETTERS))
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_option(resp.text, sample.target)
+        text = only_text(responses)
+        return score_option(text, sample.target)

@@ -37,8 +37,8 @@ from evals.benchmarks._judged import (
     grade_score,
     judge_call,
 )
-from evals.benchmarks.base import BenchmarkContext, _mean_stderr, load_local, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import BenchmarkContext, Defaults, _mean_stderr, load_local, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -128,7 +128,7 @@ so it cannot stand in)."""
 
 
 @register
-class MTBench(JudgedBenchmark):
+class MTBench(Defaults, JudgedBenchmark):
     name = "mt_bench"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -140,9 +140,6 @@ class MTBench(JudgedBenchmark):
         items = load_local(self.name, ctx, DATA, {"upstream": lambda p: _read(p / "question.jsonl")})
         _judge_prompts(ctx.data_dir / "mt_bench" / "judge_prompts.jsonl")
         return items
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
 
     def group(self, sample: MTBenchItem) -> str:
         return sample.category

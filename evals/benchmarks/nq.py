@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._openqa import fixk_request, nq_prediction, score_aliases
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
-from evals.records import GenerateResponse, Mode, Request, Response, Sample, Score
+from evals.records import Mode, Request, Response, Sample, Score
 
 TRAIN_SHOTS: tuple[tuple[str, str], ...] = (
     ("where did they film hot tub time machine", "Fernie Alpine Resort"),
@@ -92,7 +92,7 @@ google-research-datasets/natural-questions at a pinned commit (the rows of the h
 
 
 @register
-class NaturalQuestions:
+class NaturalQuestions(Defaults):
     name = "nq"
     modes = (Mode.GEN,)
     default_shots = 5
@@ -106,17 +106,10 @@ class NaturalQuestions:
         return load_local(self.name, ctx, DATA, {
             "opencompass": _load_local, "upstream": _load_local})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: NQItem) -> str:
-        return ""
-
     def requests(self, sample: NQItem, ctx: BenchmarkContext) -> list[Request]:
         shots = [(f"Q: {q}?", a) for q, a in sample.shots[: ctx.shots]]
         return [fixk_request(shots, f"Q: {sample.question}?", ctx.kind, ctx.max_tokens)]
 
     def score(self, sample: NQItem, responses: Sequence[Response], ctx: BenchmarkContext) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_aliases(nq_prediction(resp.text), sample.answers)
+        text = only_text(responses)
+        return score_aliases(nq_prediction(text), sample.answers)

@@ -20,12 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     Mode,
@@ -88,7 +95,7 @@ def human_text(sample: RaceItem) -> str:
 
 
 @register
-class RaceHigh:
+class RaceHigh(Defaults):
     name = "race_high"
     modes = (Mode.PPL, Mode.GEN)
     default_shots = 0
@@ -101,12 +108,6 @@ class RaceHigh:
             raise DataError("race_high: the OpenCompass configs are 0-shot; set shots: 0")
         return load_local(self.name, ctx, DATA, {"opencompass": _load_local, "hub": _load_local})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: RaceItem) -> str:
-        return ""
-
     def requests(self, sample: RaceItem, ctx: BenchmarkContext) -> list[Request]:
         context = rounds_to_prompt([Round("HUMAN", human_text(sample))], ctx.kind)
         if ctx.mode is Mode.PPL:
@@ -117,6 +118,5 @@ class RaceHigh:
               ) -> Score:
         if ctx.mode is Mode.PPL:
             return score_ppl(responses, LETTERS.index(sample.target), list(LETTERS))
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_option(resp.text, sample.target)
+        text = only_text(responses)
+        return score_option(text, sample.target)

@@ -37,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     Mode,
     ModelKind,
@@ -133,7 +132,7 @@ def build_prompt(sample: TheoremQAItem, kind: ModelKind) -> Prompt:
 
 
 @register
-class TheoremQA:
+class TheoremQA(Defaults):
     name = "theoremqa"
     modes = (Mode.GEN,)
     default_shots = 0
@@ -147,12 +146,6 @@ class TheoremQA:
         return load_local(self.name, ctx, DATA, {"upstream": _load_local,
                                                  "opencompass": _load_local})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: TheoremQAItem) -> str:
-        return ""
-
     def requests(self, sample: TheoremQAItem, ctx: BenchmarkContext) -> list[Request]:
         params = GenerationParams(max_tokens=ctx.max_tokens or 512)
         return [GenerateRequest(build_prompt(sample, ctx.kind), params)]
@@ -160,6 +153,5 @@ class TheoremQA:
     def score(
         self, sample: TheoremQAItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_text(resp.text, sample.target)
+        text = only_text(responses)
+        return score_text(text, sample.target)

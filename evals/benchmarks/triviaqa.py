@@ -30,10 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._openqa import fixk_request, score_aliases, triviaqa_prediction
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
-from evals.records import GenerateResponse, Mode, Request, Response, Sample, Score
+from evals.records import Mode, Request, Response, Sample, Score
 
 HUB_ID = "mandarjoshi/trivia_qa"
 TRAIN_SHOTS: tuple[tuple[str, str], ...] = (
@@ -120,7 +128,7 @@ shared data's subset 3,000: it depends on the layout."""
 
 
 @register
-class TriviaQA:
+class TriviaQA(Defaults):
     name = "triviaqa"
     modes = (Mode.GEN,)
     default_shots = 4
@@ -134,12 +142,6 @@ class TriviaQA:
         return load_local(self.name, ctx, DATA, {
             "opencompass": _load_local, "evals": _load_local, "hub": _load_hub})
 
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: TriviaQAItem) -> str:
-        return ""
-
     def requests(self, sample: TriviaQAItem, ctx: BenchmarkContext) -> list[Request]:
         shots = [(f"Q: {q}", a) for q, a in sample.shots[: ctx.shots]]
         return [fixk_request(shots, f"Q: {sample.question}", ctx.kind, ctx.max_tokens)]
@@ -147,6 +149,5 @@ class TriviaQA:
     def score(
         self, sample: TriviaQAItem, responses: Sequence[Response], ctx: BenchmarkContext
     ) -> Score:
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_aliases(triviaqa_prediction(resp.text), sample.aliases)
+        text = only_text(responses)
+        return score_aliases(triviaqa_prediction(text), sample.aliases)

@@ -51,12 +51,19 @@ from evals.benchmarks._common import (
     rounds_to_prompt,
     score_option,
 )
-from evals.benchmarks.base import BenchmarkContext, Metric, load_local, parquet_rows, register
-from evals.data_sources import DataSpec, Layout, layout_files, remote
+from evals.benchmarks.base import (
+    BenchmarkContext,
+    Defaults,
+    Metric,
+    load_local,
+    only_text,
+    parquet_rows,
+    register,
+)
+from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
     GenerateRequest,
-    GenerateResponse,
     GenerationParams,
     LoglikelihoodRequest,
     LoglikelihoodResponse,
@@ -158,7 +165,7 @@ def score_ll(responses: Sequence[Response], gold: str) -> Score:
 
 
 @register
-class WinoGrande:
+class WinoGrande(Defaults):
     name = "winogrande"
     modes = (Mode.PPL, Mode.GEN)
     default_shots = 0
@@ -171,12 +178,6 @@ class WinoGrande:
             raise DataError(f"winogrande: shots={ctx.shots} unsupported (the protocol is 0-shot)")
         return load_local(self.name, ctx, DATA, {
             "upstream": _load_local, "evals": _load_local, "hub": _load_hub})
-
-    def data_files(self, ctx: BenchmarkContext) -> list[Path]:
-        return layout_files(DATA, ctx.data_dir)
-
-    def group(self, sample: WinoGrandeItem) -> str:
-        return ""
 
     def requests(self, sample: WinoGrandeItem, ctx: BenchmarkContext) -> list[Request]:
         if ctx.mode is Mode.PPL:
@@ -194,6 +195,5 @@ class WinoGrande:
     ) -> Score:
         if ctx.mode is Mode.PPL:
             return score_ll(responses, sample.target)
-        (resp,) = responses
-        assert isinstance(resp, GenerateResponse)
-        return score_option(resp.text, sample.target, LETTERS)
+        text = only_text(responses)
+        return score_option(text, sample.target, LETTERS)
