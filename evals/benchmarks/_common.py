@@ -5,10 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evals.errors import DataError
 from evals.records import (
@@ -31,6 +31,9 @@ def read_text(path: Path) -> str:
     return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
 
 
+T = TypeVar("T")
+
+
 def numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
     """(line number, record) of each non-blank line, split on "\n" only: str.splitlines()
     would also split on U+0085 and U+2028, which occur inside some records. A line that is
@@ -44,6 +47,23 @@ def numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
     return rows
+
+
+def jsonl_records(lines: Iterable[str], where: str, what: str,
+                  build: Callable[[int, Any], T]) -> list[T]:
+    """``build(i, record)`` for each non-blank line, ``i`` its 0-based line number (which
+    several benchmarks keep as the item id). A line that is not JSON, or a record ``build``
+    cannot read (a missing key, a wrong type), is a DataError naming the file, the line and
+    the record expected."""
+    out = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(build(i, json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"{where}:{i + 1}: not a {what} record ({exc})") from None
+    return out
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

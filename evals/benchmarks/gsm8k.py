@@ -16,12 +16,11 @@ rows).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._common import Round, jsonl_records, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
@@ -86,17 +85,8 @@ def is_equal(pred: str, ref: str) -> bool:
 
 
 def _rows(lines: Sequence[str], where: str) -> list[GSM8KItem]:
-    items = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            items.append(GSM8KItem(str(i), reference_answer(row["answer"]), row["question"],
-                                   row["answer"]))
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise DataError(f"{where}:{i + 1}: not a GSM8K record ({exc})") from None
-    return items
+    return jsonl_records(lines, where, "GSM8K", lambda i, row: GSM8KItem(
+        str(i), reference_answer(row["answer"]), row["question"], row["answer"]))
 
 
 DATA = DataSpec(layouts=(Layout("upstream", "gsm8k/test.jsonl"),), remote=remote("gsm8k"),

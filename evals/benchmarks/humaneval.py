@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import ast
 import gzip
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._common import Round, jsonl_records, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
@@ -135,17 +134,8 @@ def program(item: HumanEvalItem, completion: str) -> PythonProgram:
 
 
 def _parse(lines: Sequence[str], where: str) -> list[HumanEvalItem]:
-    items = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-            items.append(HumanEvalItem(r["task_id"], r["canonical_solution"], r["prompt"],
-                                       r["test"], r["entry_point"]))
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise DataError(f"{where}:{i + 1}: not a HumanEval record ({exc})") from None
-    return items
+    return jsonl_records(lines, where, "HumanEval", lambda _, r: HumanEvalItem(
+        r["task_id"], r["canonical_solution"], r["prompt"], r["test"], r["entry_point"]))
 
 
 DATA = DataSpec(

@@ -67,7 +67,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._common import Round, jsonl_records, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.benchmarks.humaneval import first_code_block
 from evals.data_sources import DataSpec, Layout, layout_files, remote
@@ -420,15 +420,7 @@ def _item(r: dict[str, str]) -> HumanEvalXItem:
 
 
 def _parse(lines: Sequence[str], where: str) -> list[HumanEvalXItem]:
-    items = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            items.append(_item(json.loads(line)))
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise DataError(f"{where}:{i + 1}: not a HumanEval-X record ({exc})") from None
-    return items
+    return jsonl_records(lines, where, "HumanEval-X", lambda _, row: _item(row))
 
 
 DATA = DataSpec(

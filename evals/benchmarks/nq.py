@@ -20,11 +20,12 @@ Data: the original ``NQ-open.dev.jsonl`` (3,610 questions; OpenCompass's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from evals.benchmarks._common import jsonl_records
 from evals.benchmarks._openqa import fixk_request, nq_prediction, score_aliases
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
@@ -48,18 +49,11 @@ class NQItem(Sample):
 
 
 def _rows(lines: Sequence[str], where: str) -> list[tuple[str, tuple[str, ...]]]:
-    out = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            answers = row["answer"]
-            out.append((str(row["question"]),
-                        tuple(answers) if isinstance(answers, list) else (str(answers),)))
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise DataError(f"{where}:{i + 1}: not an NQ-open record ({exc})") from None
-    return out
+    def row(_: int, r: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        answers = r["answer"]
+        return str(r["question"]), tuple(answers) if isinstance(answers, list) else (str(answers),)
+
+    return jsonl_records(lines, where, "NQ-open", row)
 
 
 def _train_shots(root: Path) -> tuple[tuple[str, str], ...]:
