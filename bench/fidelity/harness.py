@@ -435,7 +435,7 @@ def oc_detail(details: Any, index: int, record: dict[str, Any]) -> tuple[object,
     item: Any = {}
     if isinstance(details, dict):
         item = details.get(str(index), {})
-        pred = item.get("predictions", record.get("prediction"))
+        pred = item.get("predictions", item.get("completion", record.get("prediction")))
         correct = item.get("correct", item.get("is_correct", _circular(item, pred)))
     elif isinstance(details, list) and index < len(details):
         item = details[index]

