@@ -48,7 +48,7 @@ from evals.records import (
     TextPrompt,
     request_key,
 )
-from evals.runner import PlannedBenchmark, plan_model
+from evals.run.runner import PlannedBenchmark, plan_model
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

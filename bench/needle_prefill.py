@@ -4,7 +4,7 @@ Builds the single-needle cells of ``needle_haystack/single_needle_en.yaml`` for 
 SmolLM2 (default lengths 1k-7.5k, 20 depths, 1 repeat), times building one 200k-token
 context, then sends the same prompts to one ``vllm.LLM`` twice with one new token each
 (prefill only), resetting the prefix cache in between: in the engine's order
-(``evals.engine.prefix_order``: raw prompt text, so contexts sharing a haystack prefix run
+(``evals.run.engine.prefix_order``: raw prompt text, so contexts sharing a haystack prefix run
 back to back) and in a shuffled order (what a harness that keeps dataset order does: cells
 are generated length by length, depth by depth, but interleaved across tests and shards).
 Prints prompt tokens, tokens served from vLLM's prefix cache, and wall time for each.
@@ -26,11 +26,11 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from evals.benchmarks.long_context.needle.cells import build_cells
+from evals.benchmarks.long_context.needle.spec import load_spec
 from evals.embedded import resolve_model_path
-from evals.engine import prefix_order
-from evals.needle.cells import build_cells
-from evals.needle.spec import load_spec
 from evals.records import ChatPrompt, Message
+from evals.run.engine import prefix_order
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks._react import OBSERVATION_PREFIX
+from evals.benchmarks.code_interpreter._react import OBSERVATION_PREFIX
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import ChatPrompt, GenerateRequest
-from evals.runner import run_model
+from evals.run.runner import run_model
 
 REPO = Path(__file__).resolve().parents[1]
 CHAT = ModelSpec(name="m", path="mock", kind="chat")

@@ -120,14 +120,6 @@ class DataSpec:
         return found
 
 
-def spec_of(benchmark: str) -> DataSpec | None:
-    """The registered benchmark's ``DataSpec`` (None for a name without one)."""
-    from evals.benchmarks import BENCHMARKS
-
-    spec = getattr(BENCHMARKS.get(benchmark), "data", None)
-    return spec if isinstance(spec, DataSpec) else None
-
-
 def missing_message(benchmark: str, spec: DataSpec, data_dir: Path) -> str:
     where = " or ".join(str(data_dir / layout.root) for layout in spec.layouts[:2])
     return f"{benchmark}: data not found ({where}); {fetch_hint(benchmark, spec)}"

@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 RESULTS_SCHEMA = 2
 """``results.json`` only: 2 carries each benchmark's metric definition (``MetricDefinition``),
 so reports and gates need no benchmark code; 1 did not and is read with the definitions of
-the version that wrote it (``evals.legacy_results``)."""
+the version that wrote it (``evals.results.legacy``)."""
 
 
 class Mode(StrEnum):
@@ -371,7 +371,7 @@ class BenchmarkResult:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> BenchmarkResult:
-        """A line of a ``RESULTS_SCHEMA`` file (``evals.legacy_results`` upgrades older ones)."""
+        """A line of a ``RESULTS_SCHEMA`` file (``evals.results.legacy`` upgrades older ones)."""
         judge = data.get("judge")
         return BenchmarkResult(
             benchmark=data["benchmark"],

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from evals.cli import main
+from evals.cli.main import main
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

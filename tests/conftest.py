@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _isolation() -> bool:
-    from evals.sandbox import isolation_available
+    from evals.sandbox.process import isolation_available
 
     return isolation_available()
 
@@ -74,7 +74,7 @@ def write_config(tmp: Path, data_dir: Path, backend: str = "mock", extra: str = 
 
 def sandbox_processes() -> list[int]:
     """Live processes running as any sandbox uid (each run and session draws its own)."""
-    from evals.sandbox import SANDBOX_UIDS
+    from evals.sandbox.process import SANDBOX_UIDS
 
     found = []
     for entry in Path("/proc").iterdir():

@@ -14,7 +14,6 @@ from typing import Any
 
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import summarize
-from evals.engine import Engine
 from evals.records import (
     BenchmarkResult,
     GenerateRequest,
@@ -23,6 +22,7 @@ from evals.records import (
     SampleResult,
     request_key,
 )
+from evals.run.engine import Engine
 
 Reply = Callable[[Any, int], str]
 """(sample, index of the generation request within the sample) -> the right reply."""

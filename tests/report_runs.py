@@ -26,7 +26,7 @@ from evals.backends.mock import MockBackend
 from evals.benchmarks.base import select
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import ChatPrompt, GenerateRequest
-from evals.runner import run_model
+from evals.run.runner import run_model
 
 LIMIT = 30
 UNPARSEABLE = 3  # the last items: no number in the answer (extraction failures)

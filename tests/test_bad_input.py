@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main
+from evals.cli.main import main
 from tests.conftest import write_config
 
 
@@ -140,7 +140,7 @@ def test_dimensions_average_and_max_tokens_cap(tmp_path: Path, data_dir: Path,
 def test_max_tokens_cap_applies_to_generation_only() -> None:
     from evals.config import ModelSpec, SuiteSpec
     from evals.records import GenerateRequest
-    from evals.runner import plan_suite
+    from evals.run.runner import plan_suite
     from tests.conftest import SHARED_DATA
 
     if not SHARED_DATA.is_dir():

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks import alignbench
-from evals.benchmarks._judged import grade_score
+from evals.benchmarks.alignment import alignbench
+from evals.benchmarks.alignment._judged import grade_score
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import DataError
@@ -28,7 +28,7 @@ from evals.records import (
     Score,
     TextPrompt,
 )
-from evals.runner import read_results, run_model
+from evals.run.runner import read_results, run_model
 
 BENCH = alignbench.AlignBench()
 

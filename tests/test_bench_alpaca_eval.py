@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks.alpaca_eval import AlpacaEval, AlpacaItem, p_first
+from evals.benchmarks.alignment.alpaca_eval import AlpacaEval, AlpacaItem, p_first
 from evals.benchmarks.base import BenchmarkContext
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import (
@@ -21,7 +21,7 @@ from evals.records import (
     ModelKind,
     SampleResult,
 )
-from evals.runner import read_results, run_model
+from evals.run.runner import read_results, run_model
 
 BENCH = AlpacaEval()
 MODEL = ModelSpec(name="m", path="mock", kind="chat")

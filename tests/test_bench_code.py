@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.humaneval_x import (
+from evals.benchmarks.coding.humaneval_x import (
     HumanEvalX,
     HumanEvalXItem,
     assemble_program,
     clean_up_code,
     execute,
 )
-from evals.benchmarks.mbpp import MBPP, MBPPItem, load_sanitized, outcome
-from evals.benchmarks.mbpp_cn import MBPPCN
+from evals.benchmarks.coding.mbpp import MBPP, MBPPItem, load_sanitized, outcome
+from evals.benchmarks.coding.mbpp_cn import MBPPCN
 from evals.records import ChatPrompt, GenerateResponse, Mode, ModelKind, TextPrompt
-from evals.sandbox import SandboxLimits
+from evals.sandbox.process import SandboxLimits
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAST = SandboxLimits(timeout_s=3.0)

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
-from evals.benchmarks.compass_arena import (
+from evals.benchmarks.alignment.compass_arena import (
     DEFAULT_REF,
     ArenaItem,
     CompassArena,
@@ -22,6 +21,7 @@ from evals.benchmarks.compass_arena import (
     judgement,
     parse_choice,
 )
+from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import DataError
 from evals.records import (
@@ -35,7 +35,7 @@ from evals.records import (
     SampleResult,
     Score,
 )
-from evals.runner import read_results, run_model
+from evals.run.runner import read_results, run_model
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MODEL = ModelSpec(name="m", path="mock", kind=ModelKind.CHAT)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks import agieval, gaokao
-from evals.benchmarks._exam_zh import first_capital, score_first_capital
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
+from evals.benchmarks.examination import agieval, gaokao
+from evals.benchmarks.examination._exam_zh import first_capital, score_first_capital
 from evals.records import (
     ChatPrompt,
     GenerateRequest,

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks import BENCHMARKS, BenchmarkContext
-from evals.benchmarks.base import summarize
-from evals.benchmarks.ifeval import (
+from evals.benchmarks.alignment.ifeval import (
     IFEvalItem,
     Instruction,
     KwargValue,
@@ -26,6 +25,7 @@ from evals.benchmarks.ifeval import (
     splitter,
     untrained_splitter,
 )
+from evals.benchmarks.base import summarize
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -103,7 +103,7 @@ def test_missing_or_broken_data_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_hub_rows_with_none_kwargs_map_like_upstream_rows() -> None:
     """google/IFEval on the hub pads every kwargs dict with all keys, None when unset."""
-    from evals.benchmarks.ifeval import item_from_row
+    from evals.benchmarks.alignment.ifeval import item_from_row
 
     row = {"key": 7, "prompt": "p", "instruction_id_list": ["keywords:existence"],
            "kwargs": [{"keywords": ["a", "b"], "num_words": None, "relation": None}]}
@@ -286,7 +286,7 @@ def no_download(*args, **kwargs):
     raise RuntimeError("download attempted")
 nltk.download = no_download
 word_tokenize = nltk.word_tokenize
-from evals.benchmarks.ifeval import IFEvalItem, Instruction, score_response, splitter
+from evals.benchmarks.alignment.ifeval import IFEvalItem, Instruction, score_response, splitter
 sample = IFEvalItem("1", "", 1, "p", (
     Instruction("length_constraints:number_sentences", (("relation", "less than"), ("num_sentences", 3))),
     Instruction("change_case:capital_word_frequency",
@@ -417,7 +417,7 @@ def test_metric_rebuilds_from_predictions_on_disk() -> None:
 def test_runs_end_to_end_with_the_mock_backend(data_dir: Path, tmp_path: Path) -> None:
     from evals.backends.mock import MockBackend
     from evals.config import BenchmarkSettings, EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
-    from evals.runner import run_model
+    from evals.run.runner import run_model
 
     def script(request: GenerateRequest) -> str:
         assert isinstance(request.prompt, ChatPrompt)

@@ -10,8 +10,7 @@ import pytest
 
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, summarize
-from evals.benchmarks.c3 import first_capital
-from evals.engine import Engine
+from evals.benchmarks.language_knowledge.c3 import first_capital
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,
@@ -24,6 +23,7 @@ from evals.records import (
     TextPrompt,
     request_key,
 )
+from evals.run.engine import Engine
 from tests.oracle import score_with
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -14,10 +14,10 @@ import pytest
 
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, summarize
-from evals.benchmarks.leval import CATEGORIES as LEVAL_CATEGORIES
-from evals.benchmarks.leval import LEvalItem
-from evals.benchmarks.longbench import CATEGORIES as LB_CATEGORIES
-from evals.benchmarks.longbench import SUBTASKS, LongBenchItem
+from evals.benchmarks.long_context.leval import CATEGORIES as LEVAL_CATEGORIES
+from evals.benchmarks.long_context.leval import LEvalItem
+from evals.benchmarks.long_context.longbench import CATEGORIES as LB_CATEGORIES
+from evals.benchmarks.long_context.longbench import SUBTASKS, LongBenchItem
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,

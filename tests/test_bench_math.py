@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
-from evals.benchmarks.hendrycks_math import EXEMPLARS, HendrycksMATH, MATHItem, score_text
-from evals.benchmarks.math_bench import (
+from evals.benchmarks.reasoning_math.math import EXEMPLARS, HendrycksMATH, MATHItem, score_text
+from evals.benchmarks.reasoning_math.mathbench import (
     CIRCULAR_PATTERNS,
     MathBench,
     MathBenchItem,

@@ -9,10 +9,17 @@ from typing import Any
 import pytest
 
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
-from evals.benchmarks.bbh import BBH, MCQ_SUBSETS, SUBSETS, freeform_answer, mcq_answer, score_text
-from evals.benchmarks.theoremqa import TheoremQA, extract_answer
-from evals.benchmarks.theoremqa import score_text as tqa_score
-from evals.benchmarks.winogrande import WinoGrande, from_derived, from_upstream
+from evals.benchmarks.reasoning_math.bbh import (
+    BBH,
+    MCQ_SUBSETS,
+    SUBSETS,
+    freeform_answer,
+    mcq_answer,
+    score_text,
+)
+from evals.benchmarks.reasoning_math.theoremqa import TheoremQA, extract_answer
+from evals.benchmarks.reasoning_math.theoremqa import score_text as tqa_score
+from evals.benchmarks.reasoning_math.winogrande import WinoGrande, from_derived, from_upstream
 from evals.errors import DataError
 from evals.records import (
     ChatPrompt,

@@ -16,7 +16,7 @@ import pytest
 
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
-from evals.benchmarks.cibench import (
+from evals.benchmarks.tool_use.cibench import (
     APOLOGY,
     SYSTEM_PROMPT,
     TRIM_OUTPUT,
@@ -41,8 +41,8 @@ from evals.records import (
     ModelKind,
     SampleResult,
 )
-from evals.runner import run_model
-from evals.tools import CellResult
+from evals.run.runner import run_model
+from evals.sandbox.tools import CellResult
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cibench"
 CHAT = ModelSpec(name="m", path="mock", kind="chat")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main
+from evals.cli.main import main
 from evals.config import ModelSpec
 from evals.records import (
     RESULTS_SCHEMA,
@@ -211,8 +211,8 @@ def test_diff_table_to_a_pipe_keeps_names_whole(root: Path,
 
 
 def test_diff_markdown_on_stdout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.diff import diff_runs, to_markdown
-    from evals.rundir import RunDir
+    from evals.results.diff import diff_runs, to_markdown
+    from evals.results.rundir import RunDir
 
     a, b = root / "checkpoint-step-0001000" / "quick", root / "checkpoint-step-0002000" / "quick"
     main(["diff", str(a), str(b), "--markdown", "-"])

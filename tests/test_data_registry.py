@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from evals.benchmarks import BENCHMARKS
-from evals.data_sources import known_checksums, spec_of
+from evals.benchmarks.base import spec_of
+from evals.data_sources import known_checksums
 
 LM_EVAL_TASKS: dict[str, tuple[str, bool]] = {
     # ours: (lm-eval's task file under lm_eval/tasks, lm-eval uses one config per subject)

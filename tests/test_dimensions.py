@@ -10,7 +10,7 @@ import yaml
 
 from evals.config import load_suite
 from evals.dimensions import BY_KEY, DIMENSIONS
-from evals.leaderboard import DATA_FILE, load_sections
+from evals.results.leaderboard import DATA_FILE, load_sections
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT_SUITES = ("internlm2_base", "internlm2_chat", "internlm2_tools", "internlm2_subjective")

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.engine import Engine, ResponseCache
 from evals.errors import BackendError, TransientBackendError
 from evals.records import (
     GenerateRequest,
@@ -17,6 +16,7 @@ from evals.records import (
     TextPrompt,
     request_key,
 )
+from evals.run.engine import Engine, ResponseCache
 
 
 def _gen(i: int) -> GenerateRequest:

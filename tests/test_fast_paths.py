@@ -20,9 +20,9 @@ from evals.backends.base import (
 from evals.backends.mock import MockBackend
 from evals.benchmarks._common import score_ppl, shared_context_mean_ce
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
-from evals.engine import Engine, ResponseCache
 from evals.records import LoglikelihoodRequest, LoglikelihoodResponse, TextPrompt
-from evals.runner import run_model
+from evals.run.engine import Engine, ResponseCache
+from evals.run.runner import run_model
 
 
 def _members(groups: list[ChoiceGroup]) -> list[list[int]]:

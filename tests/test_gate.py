@@ -22,11 +22,11 @@ import scipy.stats as st
 
 from evals.backends.mock import MockBackend, default_generate
 from evals.config import EvalsConfig, GateConfig, ModelSpec, RunnerConfig, SuiteSpec
-from evals.gate import exit_code, gate, pair_samples, to_junit, to_markdown
 from evals.records import ChatPrompt, GenerateRequest, ModelKind
-from evals.rundir import RunDir
-from evals.runner import run_model
-from evals.stats import POWER, compare
+from evals.results.gate import exit_code, gate, pair_samples, to_junit, to_markdown
+from evals.results.rundir import RunDir
+from evals.results.stats import POWER, compare
+from evals.run.runner import run_model
 
 N_GSM8K = 80
 N_SMALL = 20
@@ -358,7 +358,7 @@ def test_identical_runs_at_n20_fail_as_underpowered_by_default(small: Small) -> 
 
 def test_ten_point_drop_at_n20_exits_1_by_default(small: Small, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli import main
+    from evals.cli.main import main
 
     report = gate(small.baseline, small.drop, CFG)
     (gsm,) = report.rows
@@ -542,7 +542,7 @@ def test_mde_shrinks_with_the_square_root_of_n() -> None:
 
 def test_gate_command_exit_codes_and_files(runs: Runs, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli import main
+    from evals.cli.main import main
 
     def run(candidate: RunDir, *extra: str) -> int:
         with pytest.raises(SystemExit) as exc:

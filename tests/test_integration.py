@@ -12,7 +12,7 @@ from evals.backends.base import Backend, BackendSpec
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.embedded import resolve_embedded
 from evals.records import LoglikelihoodRequest, Mode, ModelKind, TextPrompt
-from evals.runner import run_model
+from evals.run.runner import run_model
 
 pytestmark = pytest.mark.slow
 
@@ -213,7 +213,7 @@ def test_needlebench_on_the_embedded_model(backend: Backend, data_dir: Path, tmp
     if backend.name != "vllm":
         pytest.skip("needle contexts run once, through vllm")
     from evals.config import REPO_ROOT, load_suite
-    from evals.runner import read_dimensions
+    from evals.run.runner import read_dimensions
 
     suite = load_suite(REPO_ROOT / "suites" / "needlebench.yaml")
     suite = suite.model_copy(update={"benchmarks": [
@@ -245,7 +245,7 @@ def test_tool_suite_on_the_embedded_model(backend: Backend, merged_data_dir: Pat
     if backend.name != "vllm":
         pytest.skip("tool suite runs once, through vllm")
     from evals.config import REPO_ROOT, load_suite
-    from evals.rundir import RunDir
+    from evals.results.rundir import RunDir
     from tests.test_suites import tool_data_dir
 
     monkeypatch.setenv("EVALS_TEVAL_SIMILARITY", "lexical")

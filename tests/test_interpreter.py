@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from evals.sandbox import uid_processes
-from evals.tools import InterpreterSession, SessionLimits
-from evals.tools import interpreter as interpreter_module
-from evals.tools.interpreter import SessionMode
+from evals.sandbox import interpreter as interpreter_module
+from evals.sandbox.interpreter import SessionMode
+from evals.sandbox.process import uid_processes
+from evals.sandbox.tools import InterpreterSession, SessionLimits
 from tests.conftest import needs_isolation
 
 

@@ -24,7 +24,7 @@ import pytest
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, OpenAIConfig, RunnerConfig, SuiteSpec
 from evals.embedded import resolve_model_path
 from evals.records import SampleResult
-from evals.runner import run_model
+from evals.run.runner import run_model
 from tests.fault_proxy import GARBAGE_TEXT, TRANSIENT, FaultProxy
 
 pytestmark = pytest.mark.slow

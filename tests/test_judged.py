@@ -13,7 +13,7 @@ from evals.backends.mock import MockBackend
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import ConfigError
 from evals.records import ChatPrompt, GenerateRequest, SampleResult
-from evals.runner import read_results, run_model
+from evals.run.runner import read_results, run_model
 
 MODEL = ModelSpec(name="m", path="mock", kind="chat")
 

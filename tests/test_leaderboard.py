@@ -19,7 +19,16 @@ import yaml
 from evals.backends.mock import MockBackend
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import ConfigError
-from evals.leaderboard import (
+from evals.records import (
+    RESULTS_SCHEMA,
+    SCHEMA_VERSION,
+    BenchmarkResult,
+    MetricDefinition,
+    MetricValue,
+    Mode,
+    ModelKind,
+)
+from evals.results.leaderboard import (
     LeaderTable,
     build_tables,
     latex_escape,
@@ -30,17 +39,8 @@ from evals.leaderboard import (
     to_markdown,
     write_leaderboard,
 )
-from evals.records import (
-    RESULTS_SCHEMA,
-    SCHEMA_VERSION,
-    BenchmarkResult,
-    MetricDefinition,
-    MetricValue,
-    Mode,
-    ModelKind,
-)
-from evals.rundir import RunDir, find_runs
-from evals.runner import run_model
+from evals.results.rundir import RunDir, find_runs
+from evals.run.runner import run_model
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO.parent / "shared" / "docs" / "internlm2_eval.md"
@@ -272,9 +272,9 @@ def test_published_rows_match_the_reference_doc() -> None:
 
 def test_every_column_names_a_benchmark_we_have_or_plan() -> None:
     from evals.benchmarks import BENCHMARKS
-    from evals.benchmarks.alignbench import CATEGORY_NAMES
-    from evals.benchmarks.leval import CATEGORIES as LEVAL
-    from evals.benchmarks.longbench import CATEGORIES as LONGBENCH
+    from evals.benchmarks.alignment.alignbench import CATEGORY_NAMES
+    from evals.benchmarks.long_context.leval import CATEGORIES as LEVAL
+    from evals.benchmarks.long_context.longbench import CATEGORIES as LONGBENCH
 
     sections = load_sections()
     mapped = mapped_benchmarks(sections)
@@ -339,7 +339,7 @@ def test_runs_without_results_are_left_out_or_refused(runs: Runs, tmp_path: Path
 
 def test_leaderboard_command(runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                              ) -> None:
-    from evals.cli import main
+    from evals.cli.main import main
 
     main(["leaderboard", str(runs.root), "--paper", "--allow-limited", "-o", str(tmp_path / "lb")])
     printed = capsys.readouterr()
@@ -375,7 +375,7 @@ def test_paper_rows_refuse_slices_unless_allowed(runs: Runs, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """The report's rows are full sets: a --limit row beside them is refused in one line
     (exit 2) naming the row, its n of the full set and both fixes; allowed, it is labelled."""
-    from evals.cli import main
+    from evals.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["leaderboard", str(runs.root), "--paper", "-o", str(tmp_path / "lb")])

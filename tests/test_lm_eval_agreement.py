@@ -14,10 +14,10 @@ import yaml
 
 from evals.benchmarks._common import score_ppl
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.gsm8k import GSM8K, GSM8KItem
-from evals.benchmarks.humaneval import HumanEval, HumanEvalItem, program
+from evals.benchmarks.coding.humaneval import HumanEval, HumanEvalItem, program
+from evals.benchmarks.reasoning_math.gsm8k import GSM8K, GSM8KItem
 from evals.records import GenerateResponse, LoglikelihoodResponse, Mode, ModelKind
-from evals.sandbox import SandboxLimits, run_python
+from evals.sandbox.process import SandboxLimits, run_python
 
 lm_eval = pytest.importorskip("lm_eval")
 

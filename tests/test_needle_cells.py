@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from evals.benchmarks.long_context.needle.cells import NeedleCell, build_cells, score_cell
+from evals.benchmarks.long_context.needle.context import count_tokens
+from evals.benchmarks.long_context.needle.spec import NeedleTestSpec
 from evals.embedded import resolve_model_path
 from evals.errors import DataError
-from evals.needle.cells import NeedleCell, build_cells, score_cell
-from evals.needle.context import count_tokens
-from evals.needle.spec import NeedleTestSpec
 from tests.conftest import SHARED_DATA
 
 TOK_DIR = Path(resolve_model_path("embedded:smollm2-135m-instruct"))  # converts once

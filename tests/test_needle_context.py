@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from evals.embedded import resolve_model_path
-from evals.errors import ConfigError
-from evals.needle.context import (
+from evals.benchmarks.long_context.needle.context import (
     Haystack,
     build_context,
     check_prompt,
@@ -20,8 +18,10 @@ from evals.needle.context import (
     load_haystack,
     measure_overhead,
 )
-from evals.needle.prompts import single_prompt, wrap_needle
-from evals.needle.spec import CDME_DEPTHS, load_spec
+from evals.benchmarks.long_context.needle.prompts import single_prompt, wrap_needle
+from evals.benchmarks.long_context.needle.spec import CDME_DEPTHS, load_spec
+from evals.embedded import resolve_model_path
+from evals.errors import ConfigError
 from tests.conftest import SHARED_DATA
 
 TOK_DIR = Path(resolve_model_path("embedded:smollm2-135m-instruct"))  # converts once

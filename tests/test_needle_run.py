@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.cli import main
+from evals.cli.main import main
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import ChatPrompt, GenerateRequest
-from evals.runner import read_results, run_model
+from evals.run.runner import read_results, run_model
 
 MODEL = ModelSpec(name="m", path="embedded:smollm2-135m-instruct", kind="chat")
 KEYWORDS = [json.loads(x)["arg2"] for x in
@@ -152,7 +152,7 @@ def test_needlebench_suite_overall_is_weighted(data_dir: Path, tmp_path: Path) -
                            backend_builder=lambda spec: MockBackend(generate_fn=_short_memory))
     scores = {r.benchmark: r.primary.value for r in read_results(outcome.run_dir)}
     assert scores["single_needle_en"] == 100.0  # the scripted model finds short needles
-    from evals.runner import read_dimensions
+    from evals.run.runner import read_dimensions
 
     (dim,) = read_dimensions(outcome.run_dir)
     assert dim.name == "needlebench_overall" and dim.weights == (0.4, 0.3, 0.3)

@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from evals.errors import DataError
-from evals.needle.atc import TEMPLATES, AtcItem, generate_atc, load_names
-from evals.needle.heatmap import CellRecord, build_grid, effective_length, save_heatmap
-from evals.needle.scoring import (
+from evals.benchmarks.long_context.needle.atc import TEMPLATES, AtcItem, generate_atc, load_names
+from evals.benchmarks.long_context.needle.heatmap import (
+    CellRecord,
+    build_grid,
+    effective_length,
+    save_heatmap,
+)
+from evals.benchmarks.long_context.needle.scoring import (
     aggregate_parallel,
     score_origin,
     score_parallel,
@@ -19,6 +23,7 @@ from evals.needle.scoring import (
     score_similarity,
     trim_prediction,
 )
+from evals.errors import DataError
 
 NAMES = Path(__file__).parent / "fixtures" / "needlebench" / "names.json"
 

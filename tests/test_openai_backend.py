@@ -12,7 +12,6 @@ import pytest
 from evals.backends.base import BackendSpec
 from evals.backends.openai_backend import OpenAIBackend
 from evals.config import ModelSpec, OpenAIConfig, RunnerConfig
-from evals.engine import Engine
 from evals.errors import BackendError
 from evals.records import (
     ChatPrompt,
@@ -25,6 +24,7 @@ from evals.records import (
     TextPrompt,
     request_key,
 )
+from evals.run.engine import Engine
 
 
 class Stub(BaseHTTPRequestHandler):

@@ -11,8 +11,8 @@ import pytest
 from evals.backends.base import PromptEncoder
 from evals.backends.vllm_backend import plan_scoring
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
-from evals.plan import PlanOptions, PrefixCache, benchmark_cost
 from evals.records import LoglikelihoodRequest, Mode, ModelKind
+from evals.run.plan import PlanOptions, PrefixCache, benchmark_cost
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_ceval_prefill_per_item_drops_below_a_third(encoder: PromptEncoder,
     planner estimates it; bench/compare.py measures it on the engine."""
     bench = BENCHMARKS.get("ceval")
     ctx = BenchmarkContext(data_dir, ModelKind.BASE, Mode.PPL, 5, limit=24)
-    from evals.runner import PlannedBenchmark
+    from evals.run.runner import PlannedBenchmark
 
     samples = select(bench.load(ctx), 24)
     pb = PlannedBenchmark(bench, ctx, samples, [bench.requests(s, ctx) for s in samples])
@@ -92,7 +92,7 @@ def test_ceval_prefill_per_item_drops_below_a_third(encoder: PromptEncoder,
 
 def test_plan_command_prints_each_benchmark_the_total_and_the_time(
         data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli import main
+    from evals.cli.main import main
 
     data = tmp_path / "data"  # links to what the suite reads, and no CMMLU
     data.mkdir()

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks import BENCHMARKS
-from evals.diff import diff_runs, to_markdown
-from evals.manifest import RUNS, code_modules, source_hash
-from evals.rundir import RunDir
+from evals.results.diff import diff_runs, to_markdown
+from evals.results.rundir import RunDir
+from evals.run.manifest import RUNS, code_modules, source_hash
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = """name: tiny
@@ -35,14 +35,14 @@ EDIT = ('    for t in text:\n        if t.isupper():',
 
 def test_code_modules_follow_imports_into_shared_helpers() -> None:
     ceval = code_modules(BENCHMARKS.get("ceval"))
-    assert {"evals.benchmarks.ceval", "evals.benchmarks._exam_zh",
+    assert {"evals.benchmarks.examination.ceval", "evals.benchmarks.examination._exam_zh",
             "evals.benchmarks._common"} <= set(ceval)
-    assert "evals.benchmarks.cmmlu" not in ceval and "evals.records" not in ceval
+    assert "evals.benchmarks.examination.cmmlu" not in ceval and "evals.records" not in ceval
     agieval = code_modules(BENCHMARKS.get("agieval"))
-    assert "evals.benchmarks.hendrycks_math" in agieval
+    assert "evals.benchmarks.reasoning_math.math" in agieval
     cibench = code_modules(BENCHMARKS.get("cibench_en"))
-    assert {"evals.benchmarks.leval", "evals.tools.interpreter",
-            "evals.tools._repl_server"} <= set(cibench)
+    assert {"evals.benchmarks.long_context.leval", "evals.sandbox.interpreter",
+            "evals.sandbox._repl_server"} <= set(cibench)
     assert source_hash(BENCHMARKS.get("ceval")) != source_hash(BENCHMARKS.get("cmmlu"))
 
 
@@ -52,7 +52,7 @@ def test_programs_run_from_source_are_listed() -> None:
     readers = {}
     for path in (REPO / "evals").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
-        for name in ("_sandbox_init", "_repl_server"):
+        for name in ("_init", "_repl_server"):
             if f'with_name("{name}.py")' in text:
                 module = ".".join(path.relative_to(REPO).with_suffix("").parts)
                 readers[module] = name

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from evals.config import EvalsConfig, ModelSpec, RayConfig, RunnerConfig, SuiteSpec
-from evals.engine import ResponseCache
 from evals.records import GenerateResponse
-from evals.runner import plan_model, run_model
-from evals.shards import Shard, select, shard_cache
+from evals.run.engine import ResponseCache
+from evals.run.runner import plan_model, run_model
+from evals.run.shards import Shard, select, shard_cache
 
 ray = pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")
@@ -125,7 +125,7 @@ def test_cache_absorbs_a_shard_without_overwriting(tmp_path: Path) -> None:
 def test_local_executor_refuses_shards(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from evals.cli import cli
+    from evals.cli.main import cli
 
     result = CliRunner().invoke(cli, ["run", "-m", "mock", "--backend", "mock", "--shards", "2",
                                       "-s", "quick", "--output-dir", str(tmp_path)])
@@ -143,7 +143,7 @@ def _local_reference(tmp: Path, data: Path) -> EvalsConfig:
 
 
 def test_sweep_on_ray_equals_local(cluster: str, data_dir: Path, tmp_path: Path) -> None:
-    from evals.ray_executor import Job, run_jobs
+    from evals.run.ray_executor import Job, run_jobs
 
     local = _local_reference(tmp_path, data_dir)
     config = _config(tmp_path / "ray", data_dir, "ray", 2, cluster)
@@ -168,7 +168,7 @@ def test_sweep_on_ray_equals_local(cluster: str, data_dir: Path, tmp_path: Path)
 
 def test_a_failing_checkpoint_is_named_with_its_shard(cluster: str, data_dir: Path,
                                                        tmp_path: Path) -> None:
-    from evals.ray_executor import Job, run_jobs
+    from evals.run.ray_executor import Job, run_jobs
 
     config = _config(tmp_path, _without_race(data_dir, tmp_path / "data"), "ray", 2, cluster)
     broken = SuiteSpec.model_validate({"name": "b", "benchmarks": [{"name": "race_high"}]})
@@ -185,7 +185,7 @@ def test_embedded_model_sweep_on_ray_equals_local_and_survives_a_killed_worker(
     """Three checkpoints of the embedded model (hf backend) across both nodes; one shard's
     worker is killed after its first batch: Ray re-runs it and it resumes from its cache."""
     from evals.embedded import resolve_embedded
-    from evals.ray_executor import Job, run_jobs
+    from evals.run.ray_executor import Job, run_jobs
 
     path = str(resolve_embedded("smollm2-135m-instruct"))
     suite = SuiteSpec.model_validate({"name": "mini", "benchmarks": [  # short prompts: CI time
@@ -250,8 +250,8 @@ def _kill_after_first_batch(cache: Path) -> Callable[[], bool]:
 
 def test_cli_sweep_on_ray_and_named_failures(cluster: str, data_dir: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli import main
-    from evals.rundir import RunDir
+    from evals.cli.main import main
+    from evals.results.rundir import RunDir
 
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "mini.yaml").write_text(

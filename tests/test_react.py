@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks._react import (
+from evals.benchmarks.code_interpreter._react import (
     MAX_TOOL_CALLS,
     OBSERVATION_CHARS,
     OBSERVATION_PREFIX,
@@ -22,8 +22,8 @@ from evals.benchmarks._react import (
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import ConfigError
 from evals.records import ChatPrompt, GenerateRequest, Message, SampleResult
-from evals.runner import run_model
-from evals.tools import CellResult
+from evals.run.runner import run_model
+from evals.sandbox.tools import CellResult
 
 N = 5
 CHAT = ModelSpec(name="m", path="mock", kind="chat")

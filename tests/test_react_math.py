@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks._react import OBSERVATION_PREFIX
-from evals.benchmarks.math_react import MATHReact, unwrap
+from evals.benchmarks.code_interpreter._react import OBSERVATION_PREFIX
+from evals.benchmarks.code_interpreter.math_react import MATHReact, unwrap
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import ChatPrompt, GenerateRequest, MetricValue, SampleResult
-from evals.rundir import RunDir
-from evals.runner import run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 CHAT = ModelSpec(name="m", path="mock", kind="chat")
 FIXTURES = Path(__file__).parent / "fixtures"

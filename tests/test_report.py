@@ -16,18 +16,18 @@ import pytest
 
 from evals.benchmarks import BENCHMARKS
 from evals.errors import ConfigError
-from evals.paired import compare_pairs, is_pairwise, pair_samples
 from evals.records import MetricDefinition, SampleResult, Score
-from evals.report import build_report, render_html, write_report
-from evals.report.model import (
+from evals.results.paired import compare_pairs, is_pairwise, pair_samples
+from evals.results.report import build_report, render_html, write_report
+from evals.results.report.model import (
     PROMPT_CHARS,
     Column,
     Report,
     _keys,
     sample_view,
 )
-from evals.report.render import sample_data
-from evals.rundir import RunDir, find_runs
+from evals.results.report.render import sample_data
+from evals.results.rundir import RunDir, find_runs
 from tests.report_runs import (
     LIMIT,
     PROMPT_INJECTION,
@@ -333,7 +333,7 @@ def test_protocol_changes_slices_and_partial_runs_are_said_where_the_numbers_are
         f"{LIMIT} of 1319" in " ".join(report.notes)
     html = render_html(report)
     assert "⚠ ppl 0-shot → gen 5-shot" in html
-    from evals.report.figures import heatmap_svg
+    from evals.results.report.figures import heatmap_svg
 
     assert heatmap_svg(report.heatmap).count("≠") == 1  # sft's MMLU cell only
     assert f"a slice (--limit): {LIMIT} of 14042 items" in html
@@ -407,8 +407,8 @@ def test_failure_marks_follow_the_metric_scale() -> None:
 
 
 def test_metric_value_direction_flips_the_colour() -> None:
-    from evals.report.figures import gain
-    from evals.report.model import Change
+    from evals.results.report.figures import gain
+    from evals.results.report.model import Change
 
     change = Change("x", "a", "b", 10.0, -5.0, None)
     lower = Column("x", "x", "s", "s", "ppl", 100.0, False, False)

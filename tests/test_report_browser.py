@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.report import write_report
-from evals.rundir import find_runs
+from evals.results.report import write_report
+from evals.results.rundir import find_runs
 from tests.report_runs import LIMIT, PROMPT_INJECTION, UNPARSEABLE, shared_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

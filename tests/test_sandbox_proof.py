@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.humaneval import HumanEval, HumanEvalItem
-from evals.benchmarks.humaneval_x import HumanEvalX, HumanEvalXItem, execute
-from evals.benchmarks.mbpp import outcome
+from evals.benchmarks.coding.humaneval import HumanEval, HumanEvalItem
+from evals.benchmarks.coding.humaneval_x import HumanEvalX, HumanEvalXItem, execute
+from evals.benchmarks.coding.mbpp import outcome
 from evals.records import GenerateResponse, Mode, ModelKind
-from evals.sandbox import PythonProgram, SandboxLimits, run_python
+from evals.sandbox.process import PythonProgram, SandboxLimits, run_python
 from tests.conftest import needs_isolation, sandbox_processes
 
 FAST = SandboxLimits(timeout_s=5)
@@ -141,7 +141,7 @@ def test_a_daemon_left_by_a_passing_program_is_killed_too() -> None:
 
 def test_without_isolation_the_reaper_still_kills_the_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not root: no namespace or uid of the run's own, a subreaper above the program instead."""
-    import evals.sandbox as sandbox
+    import evals.sandbox.process as sandbox
 
     monkeypatch.setattr(sandbox, "isolation_available", lambda: False)
     marker = f"{DAEMON_SLEEP_S}.25"
@@ -237,7 +237,7 @@ def test_the_reference_still_passes_in_every_language(hx17: dict[str, HumanEvalX
 def test_every_humaneval_reference_passes(data_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from evals.benchmarks.humaneval import LIMITS, program
+    from evals.benchmarks.coding.humaneval import LIMITS, program
 
     items = HumanEval().load(BenchmarkContext(data_dir, ModelKind.BASE, Mode.GEN, 0))
     slack = SandboxLimits(timeout_s=60, memory_mb=LIMITS.memory_mb)  # correctness, not speed
@@ -253,7 +253,7 @@ def test_mbpp_references_fail_only_where_upstream_does(data_dir: Path) -> None:
     that do not import it themselves fail; every other one passes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from evals.benchmarks.mbpp import MBPP
+    from evals.benchmarks.coding.mbpp import MBPP
 
     items = MBPP().load(BenchmarkContext(data_dir, ModelKind.BASE, Mode.GEN, 3))
     slack = SandboxLimits(timeout_s=60)  # task 123 takes 4 s alone: correctness, not speed

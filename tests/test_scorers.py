@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from evals.benchmarks._common import first_option, score_ppl
-from evals.benchmarks.gsm8k import extract_answer, is_equal, reference_answer
-from evals.benchmarks.humaneval import postprocess
+from evals.benchmarks.coding.humaneval import postprocess
+from evals.benchmarks.reasoning_math.gsm8k import extract_answer, is_equal, reference_answer
 from evals.records import LoglikelihoodResponse
 
 

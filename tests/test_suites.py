@@ -9,7 +9,7 @@ import pytest
 
 from evals.config import REPO_ROOT, EvalsConfig, ModelSpec, RunnerConfig, load_suite
 from evals.records import ModelKind
-from evals.runner import read_dimensions, run_model
+from evals.run.runner import read_dimensions, run_model
 
 SUITES = {"internlm2_base": ModelKind.BASE, "internlm2_chat": ModelKind.CHAT}
 

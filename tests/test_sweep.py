@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main
-from evals.diff import diff_runs, to_markdown
+from evals.cli.main import main
 from evals.errors import ModelError
-from evals.index import query_scores, refresh_index
-from evals.rundir import RunDir, find_runs
+from evals.results.diff import diff_runs, to_markdown
+from evals.results.index import query_scores, refresh_index
+from evals.results.rundir import RunDir, find_runs
 
 SUITE = """name: tiny
 benchmarks:
@@ -73,16 +73,16 @@ def test_sweep_skips_finished_checkpoints(data_dir: Path, tmp_path: Path,
 def test_sweep_goes_on_past_a_failing_checkpoint(data_dir: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    import evals.runner
+    import evals.run.runner
 
-    real = evals.runner.run_model
+    real = evals.run.runner.run_model
 
     def flaky(config, config_dir, model, suites, **kw):  # type: ignore[no-untyped-def]
         if model.name == "step-2000":
             raise ModelError(f"{model.path}: not a model folder; check models[].path")
         return real(config, config_dir, model, suites, **kw)
 
-    monkeypatch.setattr(evals.runner, "run_model", flaky)
+    monkeypatch.setattr(evals.run.runner, "run_model", flaky)
     cfg = _config(tmp_path, data_dir)
     with pytest.raises(SystemExit) as exc:
         main(["run", "-c", str(cfg), "--all"])
@@ -145,7 +145,7 @@ def test_index_marks_slices_and_partial_runs_and_rebuilds_an_old_schema(
     by the previous schema is rebuilt on first use, not refused."""
     import sqlite3
 
-    from evals.index import INDEX_SCHEMA
+    from evals.results.index import INDEX_SCHEMA
 
     cfg = _config(tmp_path, data_dir)
     main(["run", "-c", str(cfg), "--all"])

@@ -16,7 +16,7 @@ import pytest
 
 from evals.config import EvalsConfig, ModelSpec
 from evals.records import ModelKind
-from evals.rundir import RunDir
+from evals.results.rundir import RunDir
 from tests.cli_helpers import default_sigint, run_cli
 
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.benchmarks import teval
-from evals.benchmarks._teval_scoring import (
+from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
+from evals.benchmarks.tool_use import teval
+from evals.benchmarks.tool_use._teval_scoring import (
     EmbeddingSimilarity,
     LexicalSimilarity,
     lexical_cosine,
@@ -28,7 +29,6 @@ from evals.benchmarks._teval_scoring import (
     score_review,
     score_rru,
 )
-from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import ConfigError, DataError
 from evals.records import (
@@ -39,7 +39,7 @@ from evals.records import (
     SampleResult,
     Score,
 )
-from evals.runner import run_model
+from evals.run.runner import run_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LEX = LexicalSimilarity()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.watch import Candidate, Watcher, WatchOptions, candidates, missing_files, step_of
+from evals.run.watch import Candidate, Watcher, WatchOptions, candidates, missing_files, step_of
 from tests.cli_helpers import default_sigint
 
 EVALS = str(Path(sys.executable).parent / "evals")
@@ -198,7 +198,7 @@ def test_watch_command_follows_a_trainer_and_resumes_after_ctrl_c(
         assert m["model"]["step"] == int(step.split("-")[1]) and m["model"]["kind"] == "base"
     html = (out / "report.html").read_text()
     assert all(f">{s}<" in html for s in ("step-1000", "step-2000", "step-3000"))
-    from evals.index import query_scores
+    from evals.results.index import query_scores
 
     assert {r.checkpoint for r in query_scores(out / "index.sqlite")} == {
         "step-1000", "step-2000", "step-3000"}

@@ -18,7 +18,7 @@ from typing import Any
 from harness import Located, OCPlan
 
 from evals.records import ModelKind
-from evals.runner import PlannedBenchmark
+from evals.run.runner import PlannedBenchmark
 
 ADAPTERS: dict[str, Callable[[PlannedBenchmark, Path], OCPlan]] = {}
 

@@ -13,7 +13,7 @@ from typing import Any
 from adapters import adapter, base, by_group, write_jsonl
 from harness import Located, OCPlan
 
-from evals.runner import PlannedBenchmark
+from evals.run.runner import PlannedBenchmark
 
 CONFIGS = "from opencompass.configs.datasets"
 CLIMB = "../" * 32
@@ -57,7 +57,7 @@ MBPP_NOTES = (
     "MBPPEvaluator 0.5.4 makes every `assert a == b` type-aware (a float 240.0 fails for an "
     "expected 240); evals runs the asserts as written, as the report-era OpenCompass did "
     "(deliberate, mbpp.py docstring)",)
-"""evals' documented deviation (``evals/benchmarks/mbpp.py``) that can show in the scores.
+"""evals' documented deviation (``evals/benchmarks/coding/mbpp.py``) that can show in the scores.
 Its other one, no ``[BEGIN]\\n`` prefill for chat models, is none against 0.5.4's chat wrapper:
 its template parser drops the generating BOT turn, text included (``_role2api_role``)."""
 
@@ -130,7 +130,7 @@ def leval(pb: PlannedBenchmark, root: Path) -> OCPlan:
     each document's ``instructions``/``outputs`` into items of its ``test`` split: one folder
     per task (``hf_folder``), one document per evals item, so that the expansion is evals'
     items in order."""
-    from evals.benchmarks.leval import BY_NAME
+    from evals.benchmarks.long_context.leval import BY_NAME
 
     groups, places = by_group(pb, lambda s: s.task)
     folders = {BY_NAME[task].file: hf_folder(root / "leval", BY_NAME[task].file, [

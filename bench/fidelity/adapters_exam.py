@@ -9,7 +9,7 @@ from pathlib import Path
 from adapters import adapter, base, by_group, write_csv, write_jsonl
 from harness import Located, OCPlan
 
-from evals.runner import PlannedBenchmark
+from evals.run.runner import PlannedBenchmark
 
 
 def _select(var: str, data: str, present: Sequence[str]) -> str:

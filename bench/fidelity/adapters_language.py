@@ -10,14 +10,14 @@ from typing import TypeVar, cast
 from adapters import adapter, base, by_group, write_jsonl
 from harness import Located, OCPlan
 
-from evals.benchmarks._openqa import general_postprocess
-from evals.benchmarks.c3 import C3Item
-from evals.benchmarks.flores import LANGUAGES, FloresItem
-from evals.benchmarks.nq import NQItem
-from evals.benchmarks.race import RaceItem
-from evals.benchmarks.triviaqa import TriviaQAItem
+from evals.benchmarks.language_knowledge._openqa import general_postprocess
+from evals.benchmarks.language_knowledge.c3 import C3Item
+from evals.benchmarks.language_knowledge.flores import LANGUAGES, FloresItem
+from evals.benchmarks.language_knowledge.nq import NQItem
+from evals.benchmarks.language_knowledge.race_high import RaceItem
+from evals.benchmarks.language_knowledge.triviaqa import TriviaQAItem
 from evals.records import Sample
-from evals.runner import PlannedBenchmark
+from evals.run.runner import PlannedBenchmark
 
 T = TypeVar("T", bound=Sample)
 QA_FAMILY = (0, 1, 5, 25)

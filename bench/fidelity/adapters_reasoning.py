@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 from adapters import adapter, base, by_group, write_csv, write_jsonl
 from harness import Located, OCPlan
 
-from evals.benchmarks.hendrycks_math import MATHItem
-from evals.benchmarks.math_bench import MathBenchItem
-from evals.benchmarks.theoremqa import TheoremQAItem
-from evals.benchmarks.winogrande import WinoGrandeItem
-from evals.runner import PlannedBenchmark
+from evals.benchmarks.reasoning_math.math import MATHItem
+from evals.benchmarks.reasoning_math.mathbench import MathBenchItem
+from evals.benchmarks.reasoning_math.theoremqa import TheoremQAItem
+from evals.benchmarks.reasoning_math.winogrande import WinoGrandeItem
+from evals.run.runner import PlannedBenchmark
 
 CONFIGS = "opencompass.configs.datasets"
 T = TypeVar("T")
@@ -114,7 +114,7 @@ def hendrycks_math(pb: PlannedBenchmark, root: Path) -> OCPlan:
     if base(pb):
         notes = ("0.5.4's math_gen_265cce scores with math_postprocess_v2 and MATHEvaluator "
                  "v2; evals' base half scores as the report did (math_postprocess, v1), so "
-                 "extractions and verdicts may differ (hendrycks_math.py docstring)",)
+                 "extractions and verdicts may differ (reasoning_math/math.py docstring)",)
     return OCPlan(
         (f"from {CONFIGS}.math.{cfg} import math_datasets as _math",),
         "datasets += [dict(_d, path=DATA + '/math') for _d in _math]",

@@ -35,7 +35,7 @@ from evals.records import (
     SampleResult,
     TextPrompt,
 )
-from evals.runner import PlannedBenchmark, plan_model
+from evals.run.runner import PlannedBenchmark, plan_model
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

@@ -1,7 +1,7 @@
 """IFEval end to end against lm-eval 0.4.13's own ``ifeval`` task (run.py's ``ifeval`` row).
 
 The report ran IFEval through OpenCompass, whose ``IFEvaluator`` carries the same Google
-checkers as lm-eval (the module docstring of ``evals.benchmarks.ifeval`` says where they
+checkers as lm-eval (the module docstring of ``evals.benchmarks.alignment.ifeval`` says where they
 differ: nowhere the data reaches); lm-eval's task is the one whose whole pipeline runs here
 (OpenCompass's IFEval dataset class reads the hub). Both harnesses get evals' planned items
 (lm-eval through a local task that ``include``s its own ``ifeval.yaml``: its prompt field,
@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import REPO, Row, Settings, evals_results, evals_score, plan, run_evals, write_evals
 
-from evals.benchmarks.ifeval import IFEvalItem
+from evals.benchmarks.alignment.ifeval import IFEvalItem
 from evals.records import ChatPrompt, GenerateRequest, ModelKind, SampleResult
 
 TASK = "fidelity_ifeval"

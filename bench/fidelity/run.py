@@ -50,7 +50,7 @@ from harness import (
 
 from evals.embedded import resolve_model_path
 from evals.records import ModelKind
-from evals.runner import PlannedBenchmark
+from evals.run.runner import PlannedBenchmark
 
 DOC = REPO / "docs" / "fidelity.md"
 FIXTURES = REPO / "tests" / "fixtures"

@@ -37,7 +37,7 @@ class HFBackend:
         runner = spec.runner
         resolved = resolve_dtype(runner.dtype, on_cpu=not torch.cuda.is_available())
         dtype: Any = getattr(torch, DTYPES[resolved])
-        from evals.engine_log import engine_stderr
+        from evals.backends.engine_log import engine_stderr
 
         try:
             with engine_stderr():  # weight-loading bars and warnings go to engine.log

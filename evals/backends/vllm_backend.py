@@ -26,7 +26,7 @@ from evals.backends.base import (
     group_steps,
     resolve_dtype,
 )
-from evals.engine_log import engine_stderr
+from evals.backends.engine_log import engine_stderr
 from evals.errors import ConfigError, ModelError
 from evals.records import (
     GenerateRequest,

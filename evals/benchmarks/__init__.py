@@ -1,7 +1,11 @@
 """Benchmark modules register themselves on import; importing this package loads them all.
 
-Every public module in this package is a benchmark (``_``-prefixed ones are shared helpers),
-so adding a benchmark is adding one file.
+Benchmarks live in one folder per report dimension (``evals/dimensions.py``'s keys):
+every public module or subpackage there is a benchmark, named as it registers, except
+where one module registers several (``cibench`` and ``teval``: one per language; the
+``needle`` package: one per test definition). ``_``-prefixed modules are a folder's shared
+helpers; ``base`` and ``_common`` are everyone's. Adding a benchmark: see
+docs/adding_a_benchmark.md.
 """
 
 import importlib
@@ -9,8 +13,11 @@ import pkgutil
 
 from evals.benchmarks.base import BENCHMARKS, Benchmark, BenchmarkContext
 
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_") and _info.name != "base":
-        importlib.import_module(f"{__name__}.{_info.name}")
+for _folder in pkgutil.iter_modules(__path__):
+    if _folder.ispkg:
+        _package = importlib.import_module(f"{__name__}.{_folder.name}")
+        for _info in pkgutil.walk_packages(_package.__path__, f"{_package.__name__}."):
+            if not _info.name.rpartition(".")[2].startswith("_"):
+                importlib.import_module(_info.name)
 
 __all__ = ["BENCHMARKS", "Benchmark", "BenchmarkContext"]

@@ -210,6 +210,12 @@ class Defaults:
         return layout_files(self.data, ctx.data_dir)
 
 
+def spec_of(benchmark: str) -> DataSpec | None:
+    """The registered benchmark's ``DataSpec`` (None for a name without one)."""
+    spec = getattr(BENCHMARKS.get(benchmark), "data", None)
+    return spec if isinstance(spec, DataSpec) else None
+
+
 def only_text(responses: Sequence[Response]) -> str:
     """The text of a sample's one generation: what most benchmarks score (one question per
     sample, asked by generation)."""

@@ -18,7 +18,6 @@ from typing import Any, Literal
 from evals.backends.base import BACKENDS, Backend, BackendSpec
 from evals.config import JudgeConfig, ModelSpec, RunnerConfig
 from evals.embedded import resolve_model_path
-from evals.engine import Engine, ProgressSink, ResponseCache
 from evals.records import (
     GenerateRequest,
     GenerateResponse,
@@ -28,6 +27,7 @@ from evals.records import (
     SampleResult,
     request_key,
 )
+from evals.run.engine import Engine, ProgressSink, ResponseCache
 
 BackendBuilder = Callable[[BackendSpec], Backend]
 

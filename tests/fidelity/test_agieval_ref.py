@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks import agieval
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
+from evals.benchmarks.examination import agieval
 from evals.records import GenerateRequest, LoglikelihoodRequest, Mode, ModelKind, TextPrompt
 from tests.fidelity.conftest import Reference
 from tests.fidelity.oc_render import CONFIG, RENDER

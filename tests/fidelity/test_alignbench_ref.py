@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.benchmarks import alignbench
-from evals.benchmarks._judged import grade_score
+from evals.benchmarks.alignment import alignbench
+from evals.benchmarks.alignment._judged import grade_score
 from evals.benchmarks.base import BenchmarkContext
 from evals.records import ChatPrompt, GenerateRequest, GenerateResponse, Mode, ModelKind, SampleResult
 from tests.fidelity.conftest import Reference

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.benchmarks.alpaca_eval import AlpacaEval
+from evals.benchmarks.alignment.alpaca_eval import AlpacaEval
 from evals.benchmarks.base import BenchmarkContext
 from evals.records import ChatPrompt, GenerateResponse, Mode, ModelKind
 from tests.fidelity.conftest import Reference

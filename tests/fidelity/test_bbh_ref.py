@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.bbh import (
+from evals.benchmarks.reasoning_math.bbh import (
     BBH,
     FREE_FORM_SUBSETS,
     MCQ_SUBSETS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.c3 import C3, first_capital
+from evals.benchmarks.language_knowledge.c3 import C3, first_capital
 from evals.records import Mode, ModelKind
 from tests.fidelity.conftest import Reference
 

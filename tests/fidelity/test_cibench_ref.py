@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks.cibench import Action, Turn, _turn, step_score
-from evals.tools.interpreter import CellResult
+from evals.benchmarks.tool_use.cibench import Action, Turn, _turn, step_score
+from evals.sandbox.interpreter import CellResult
 from tests.fidelity.conftest import Reference
 
 OC = r"""

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from evals.benchmarks._exam_zh import ExamItem, score_first_capital
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
+from evals.benchmarks.examination._exam_zh import ExamItem, score_first_capital
 from evals.records import GenerateRequest, LoglikelihoodRequest, Mode, ModelKind, TextPrompt
 from tests.fidelity.conftest import Reference
 from tests.fidelity.oc_render import CONFIG, RENDER

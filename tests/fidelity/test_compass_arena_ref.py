@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.compass_arena import (
+from evals.benchmarks.alignment.compass_arena import (
     SUBSETS,
     ArenaItem,
     CompassArena,
@@ -18,6 +17,7 @@ from evals.benchmarks.compass_arena import (
     parse_choice,
     pooled_win_rate,
 )
+from evals.benchmarks.base import BenchmarkContext
 from evals.records import GenerateResponse, Mode, ModelKind, SampleResult
 from tests.fidelity.conftest import Reference
 

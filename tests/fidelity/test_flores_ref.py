@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.flores import Flores, FloresBleu, corpus_bleu, flores_postprocess
+from evals.benchmarks.language_knowledge.flores import Flores, FloresBleu, corpus_bleu, flores_postprocess
 from evals.records import GenerateResponse, Mode, ModelKind, SampleResult
 from tests.fidelity.conftest import Reference
 

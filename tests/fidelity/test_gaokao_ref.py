@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks import gaokao
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
+from evals.benchmarks.examination import gaokao
 from evals.records import (
     GenerateRequest,
     LoglikelihoodRequest,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evals.benchmarks.gsm8k import extract_answer, is_equal
+from evals.benchmarks.reasoning_math.gsm8k import extract_answer, is_equal
 from tests.fidelity.conftest import Reference
 
 OUTPUTS = [

@@ -16,10 +16,10 @@ import pytest
 from evals.backends.base import truncate_at_stop
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.humaneval import BASE_STOPS, HumanEval, HumanEvalItem, postprocess
+from evals.benchmarks.coding.humaneval import BASE_STOPS, HumanEval, HumanEvalItem, postprocess
 from evals.config import EvalsConfig, ModelSpec, SuiteSpec
 from evals.records import GenerateRequest, GenerateResponse, Mode, ModelKind, TextPrompt
-from evals.runner import run_model
+from evals.run.runner import run_model
 from tests.fidelity.conftest import Reference
 
 

@@ -7,7 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
-from evals.benchmarks.humaneval_x import LANGUAGES, clean_up_code
+from evals.benchmarks.coding.humaneval_x import LANGUAGES, clean_up_code
 from tests.fidelity.conftest import Reference
 
 LANG_FILES = {"python": "python", "cpp": "cpp", "go": "go", "java": "java", "js": "js"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.leval import (
+from evals.benchmarks.long_context.leval import (
     BY_NAME,
     CATEGORIES,
     LEval,

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from evals.benchmarks.longbench import (
+from evals.benchmarks.long_context.longbench import (
     BY_NAME,
     CATEGORIES,
     LongBenchMetric,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.hendrycks_math import HendrycksMATH, extract, is_equiv
+from evals.benchmarks.reasoning_math.math import HendrycksMATH, extract, is_equiv
 from evals.records import Mode, ModelKind
 from tests.fidelity.conftest import Reference
 
@@ -153,7 +153,7 @@ def test_math_edge_cases_agree_with_opencompass(reference: Reference) -> None:
 def _references(data_dir: Path) -> list[str]:
     with gzip.open(data_dir / "math/test.json.gz", "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    from evals.benchmarks.hendrycks_math import extract_boxed_answer
+    from evals.benchmarks.reasoning_math.math import extract_boxed_answer
 
     return [extract_boxed_answer(r["solution"]) or "" for r in rows]
 
@@ -211,7 +211,7 @@ RESULT = LMTemplateParser(None).parse_template(item, "gen")
     if not Path(cfg).exists():
         pytest.fail(f"OpenCompass config missing: {cfg}")
     expected = reference(code, {"config": cfg, "problem": problem})
-    from evals.benchmarks.hendrycks_math import prompt_for
+    from evals.benchmarks.reasoning_math.math import prompt_for
 
     prompt = prompt_for(problem, 4, ModelKind.BASE)
     assert prompt.text == expected

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.math_bench import (
+from evals.benchmarks.reasoning_math.mathbench import (
     CIRCULAR_PATTERNS,
     MathBench,
     MathBenchItem,

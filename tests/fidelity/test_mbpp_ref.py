@@ -2,7 +2,7 @@
 
 Outcomes are compared with upstream's own ``execution`` (its multiprocessing runner) on the
 same extracted programs. With ``strict_types=True`` we agree on every sample; by default we run
-the asserts as written (see ``evals/benchmarks/mbpp.py``), which differs only where the value
+the asserts as written (see ``evals/benchmarks/coding/mbpp.py``), which differs only where the value
 is right but its type is not (``240.0`` for ``240``).
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks.mbpp import extract_code, outcome
-from evals.sandbox import SandboxLimits
+from evals.benchmarks.coding.mbpp import extract_code, outcome
+from evals.sandbox.process import SandboxLimits
 from tests.fidelity.conftest import Reference
 
 GOOD = ("def remove_Occ(s,ch): \r\n    for i in range(len(s)): \r\n        if (s[i] == ch): \r\n"

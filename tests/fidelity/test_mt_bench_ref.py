@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from evals.benchmarks.alignment.mt_bench import MTBench, MTBenchItem, _judgement
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.mt_bench import MTBench, MTBenchItem, _judgement
 from evals.records import ChatPrompt, GenerateResponse, Mode, ModelKind
 from tests.fidelity.conftest import Reference
 

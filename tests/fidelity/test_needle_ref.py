@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from evals.needle.atc import generate_atc, load_names
-from evals.needle.scoring import aggregate_parallel, score_origin, score_parallel, score_reasoning
+from evals.benchmarks.long_context.needle.atc import generate_atc, load_names
+from evals.benchmarks.long_context.needle.scoring import (
+    aggregate_parallel,
+    score_origin,
+    score_parallel,
+    score_reasoning,
+)
 from tests.fidelity.conftest import Reference
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "needlebench"

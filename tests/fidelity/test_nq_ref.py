@@ -3,7 +3,7 @@ difference for references that normalise to "" is pinned."""
 
 from __future__ import annotations
 
-from evals.benchmarks._openqa import nq_prediction, score_aliases
+from evals.benchmarks.language_knowledge._openqa import nq_prediction, score_aliases
 from tests.fidelity.conftest import Reference
 
 MOON = ["14 December 1972 UTC", "December 1972"]

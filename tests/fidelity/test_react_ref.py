@@ -5,7 +5,7 @@ lagent's ReAct): whether a reply is a final answer, and its text, per reply. lag
 
 from __future__ import annotations
 
-from evals.benchmarks._react import parse_reply
+from evals.benchmarks.code_interpreter._react import parse_reply
 from tests.fidelity.conftest import Reference
 
 LAGENT = r"""

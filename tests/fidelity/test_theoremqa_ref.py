@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.theoremqa import TheoremQA, build_prompt, score_text
+from evals.benchmarks.reasoning_math.theoremqa import TheoremQA, build_prompt, score_text
 from evals.records import ChatPrompt, Mode, ModelKind, TextPrompt
 from tests.fidelity.conftest import Reference
 

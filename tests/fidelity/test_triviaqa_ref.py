@@ -3,7 +3,7 @@ deliberate difference (aliases that normalise to "") is pinned."""
 
 from __future__ import annotations
 
-from evals.benchmarks._openqa import score_aliases, triviaqa_prediction
+from evals.benchmarks.language_knowledge._openqa import score_aliases, triviaqa_prediction
 from tests.fidelity.conftest import Reference
 
 ALIASES = ["Onion", "Allium cepa", "Onions"]

@@ -15,7 +15,7 @@ import pytest
 
 from evals.benchmarks._common import first_option
 from evals.benchmarks.base import BenchmarkContext
-from evals.benchmarks.winogrande import WinoGrande, gen_prompt_text
+from evals.benchmarks.reasoning_math.winogrande import WinoGrande, gen_prompt_text
 from evals.records import Mode, ModelKind
 from tests.fidelity.conftest import Reference
 from tests.fidelity.stub_models import STUBS
@@ -90,7 +90,7 @@ def test_the_huggingface_wrapper_sums_and_the_vllm_wrapper_divides(reference: Re
     of the continuation's log-probabilities. OpenCompass's ``VLLM.get_loglikelihood`` divides
     that sum by the whole sequence's length less one, which favours the longer filled
     prefix: here the two wrappers pick different options, and evals picks the HF one."""
-    from evals.benchmarks.winogrande import score_ll
+    from evals.benchmarks.reasoning_math.winogrande import score_ll
     from evals.records import LoglikelihoodResponse
 
     vocab = ["the", "cat", "big", "old", "dog", "ran", "home", "fast"]
