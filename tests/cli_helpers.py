@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from evals.cli.main import main
+from evals.cli.commands import main
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli.main import main
+from evals.cli.commands import main
 from tests.conftest import write_config
 
 

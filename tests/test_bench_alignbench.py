@@ -28,7 +28,8 @@ from evals.records import (
     Score,
     TextPrompt,
 )
-from evals.run.runner import read_results, run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 BENCH = alignbench.AlignBench()
 
@@ -253,7 +254,7 @@ def test_judged_run_scores_usage_and_parse_failures(data_dir: Path, tmp_path: Pa
     run_model(config, tmp_path, MODEL, [suite],
               backend_builder=lambda spec: MockBackend(generate_fn=lambda r: "model answer"),
               judge_builder=lambda spec: judge)
-    (res,) = read_results(tmp_path / "m" / "subjective")
+    (res,) = list(RunDir(tmp_path / "m" / "subjective").results)
     lines = (tmp_path / "m" / "subjective" / "predictions" / "alignbench.jsonl")
     results = [SampleResult.from_json(json.loads(x)) for x in lines.read_text().splitlines()]
     assert len(results) == 60 and judge.calls == 60

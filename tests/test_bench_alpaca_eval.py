@@ -21,7 +21,8 @@ from evals.records import (
     ModelKind,
     SampleResult,
 )
-from evals.run.runner import read_results, run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 BENCH = AlpacaEval()
 MODEL = ModelSpec(name="m", path="mock", kind="chat")
@@ -102,7 +103,7 @@ def test_run_writes_weighted_discrete_and_length_controlled_win_rates(
                            backend_builder=lambda spec: MockBackend(generate_fn=answer),
                            judge_builder=lambda spec: MockBackend(
                                generate_fn=_judge_prefers_longer))
-    (res,) = read_results(outcome.run_dir)
+    (res,) = list(RunDir(outcome.run_dir).results)
     names = {m.name: m.value for m in res.secondary}
     assert set(names) == {"discrete_win_rate", "lc_win_rate_minimal"}
     assert res.judge is not None and res.judge.calls == 120

@@ -35,7 +35,8 @@ from evals.records import (
     SampleResult,
     Score,
 )
-from evals.run.runner import read_results, run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MODEL = ModelSpec(name="m", path="mock", kind=ModelKind.CHAT)
@@ -256,7 +257,7 @@ def _run(tmp: Path, data: Path, verdict: Callable[[GenerateRequest], str],
                            backend_builder=lambda spec: MockBackend(generate_fn=_answer),
                            judge_builder=lambda spec: judge)
     lines = (outcome.run_dir / "predictions" / "compass_arena.jsonl").read_text().splitlines()
-    (res,) = read_results(outcome.run_dir)
+    (res,) = list(RunDir(outcome.run_dir).results)
     return res, [SampleResult.from_json(json.loads(x)) for x in lines], judge
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli.main import main
+from evals.cli.commands import main
 from evals.config import ModelSpec
 from evals.records import (
     RESULTS_SCHEMA,

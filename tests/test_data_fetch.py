@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from evals.benchmarks import BENCHMARKS
-from evals.cli.main import main
-from evals.data_sources import DataSpec, RemoteFile, read_sums, spec_of
+from evals.benchmarks.base import spec_of
+from evals.cli.commands import main
+from evals.data_sources import DataSpec, RemoteFile, read_sums
 from tests.cli_helpers import run_cli
 from tests.loopback_hub import HubRepo, Loopback, serve, sha256
 

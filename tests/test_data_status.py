@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.data_sources import spec_of
+from evals.benchmarks.base import spec_of
 from tests.cli_helpers import run_cli
 from tests.conftest import FIXTURES, REPO
 

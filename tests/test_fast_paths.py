@@ -18,7 +18,7 @@ from evals.backends.base import (
     stepped_cost,
 )
 from evals.backends.mock import MockBackend
-from evals.benchmarks._common import score_ppl, shared_context_mean_ce
+from evals.benchmarks._choice import score_ppl, shared_context_mean_ce
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import LoglikelihoodRequest, LoglikelihoodResponse, TextPrompt
 from evals.run.engine import Engine, ResponseCache

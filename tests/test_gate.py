@@ -358,7 +358,7 @@ def test_identical_runs_at_n20_fail_as_underpowered_by_default(small: Small) -> 
 
 def test_ten_point_drop_at_n20_exits_1_by_default(small: Small, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli.main import main
+    from evals.cli.commands import main
 
     report = gate(small.baseline, small.drop, CFG)
     (gsm,) = report.rows
@@ -542,7 +542,7 @@ def test_mde_shrinks_with_the_square_root_of_n() -> None:
 
 def test_gate_command_exit_codes_and_files(runs: Runs, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli.main import main
+    from evals.cli.commands import main
 
     def run(candidate: RunDir, *extra: str) -> int:
         with pytest.raises(SystemExit) as exc:

@@ -148,7 +148,7 @@ def test_exam_prompts_grouped_in_vllm_score_as_hf_full_passes(model_path: str,
     kind of step is taken); hf scores every option in full. Same log-probs per token within
     2e-3, same greedy flags, same picks."""
     from evals.backends.vllm_backend import plan_scoring
-    from evals.benchmarks._common import score_ppl
+    from evals.benchmarks._choice import score_ppl
     from evals.benchmarks.base import BENCHMARKS, BenchmarkContext, select
 
     reqs: list[LoglikelihoodRequest] = []
@@ -213,7 +213,7 @@ def test_needlebench_on_the_embedded_model(backend: Backend, data_dir: Path, tmp
     if backend.name != "vllm":
         pytest.skip("needle contexts run once, through vllm")
     from evals.config import REPO_ROOT, load_suite
-    from evals.run.runner import read_dimensions
+    from evals.results.rundir import RunDir
 
     suite = load_suite(REPO_ROOT / "suites" / "needlebench.yaml")
     suite = suite.model_copy(update={"benchmarks": [
@@ -230,7 +230,7 @@ def test_needlebench_on_the_embedded_model(backend: Backend, data_dir: Path, tmp
     rows = [json.loads(x) for x in (outcome.run_dir / "predictions" / "single_needle_en.jsonl")
             .read_text().splitlines()]
     assert all(r["outputs"][0] for r in rows)
-    (overall,) = read_dimensions(outcome.run_dir)
+    (overall,) = list(RunDir(outcome.run_dir).dimensions)
     assert overall.value is not None and 0 <= overall.value <= 100
 
 

@@ -13,7 +13,8 @@ from evals.backends.mock import MockBackend
 from evals.config import EvalsConfig, JudgeConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import ConfigError
 from evals.records import ChatPrompt, GenerateRequest, SampleResult
-from evals.run.runner import read_results, run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 MODEL = ModelSpec(name="m", path="mock", kind="chat")
 
@@ -75,7 +76,7 @@ def test_mt_bench_two_turns_judged_per_turn(data_dir: Path, tmp_path: Path) -> N
     assert [j.label for j in blog.score.judgements] == ["turn1", "turn2"]
     assert blog.score.judgements[1].value is None and blog.score.parse_failed
     assert blog.score.value == 8.0  # the unreadable verdict is left out, not graded
-    (res,) = read_results(tmp_path / "m" / "subjective")
+    (res,) = list(RunDir(tmp_path / "m" / "subjective").results)
     # 80 turn-1 grades of 8, 79 turn-2 grades of 4: FastChat's turn-level mean
     assert res.primary.value == pytest.approx((80 * 8 + 79 * 4) / 159)
     assert {m.name: m.value for m in res.secondary}["turn2"] == pytest.approx(4.0)
@@ -109,7 +110,7 @@ def test_verdicts_are_cached_and_not_asked_again(data_dir: Path, tmp_path: Path)
     _run(tmp_path, data_dir, first)
     _run(tmp_path, data_dir, second)
     assert first.calls == 6 and second.calls == 0
-    (res,) = read_results(tmp_path / "m" / "subjective")
+    (res,) = list(RunDir(tmp_path / "m" / "subjective").results)
     assert res.judge is not None and res.judge.cached == 6
 
 
@@ -132,5 +133,5 @@ def test_judge_failure_keeps_other_benchmarks(data_dir: Path, tmp_path: Path) ->
     suite = _suite({"name": "mt_bench", "limit": 2}, {"name": "gsm8k", "limit": 2})
     with pytest.raises(RuntimeError):
         run_model(config, tmp_path, MODEL, [suite], judge_builder=lambda spec: Broken())
-    (res,) = read_results(tmp_path / "m" / "subjective")
+    (res,) = list(RunDir(tmp_path / "m" / "subjective").results)
     assert res.benchmark == "gsm8k"

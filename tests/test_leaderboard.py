@@ -339,7 +339,7 @@ def test_runs_without_results_are_left_out_or_refused(runs: Runs, tmp_path: Path
 
 def test_leaderboard_command(runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                              ) -> None:
-    from evals.cli.main import main
+    from evals.cli.commands import main
 
     main(["leaderboard", str(runs.root), "--paper", "--allow-limited", "-o", str(tmp_path / "lb")])
     printed = capsys.readouterr()
@@ -375,7 +375,7 @@ def test_paper_rows_refuse_slices_unless_allowed(runs: Runs, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """The report's rows are full sets: a --limit row beside them is refused in one line
     (exit 2) naming the row, its n of the full set and both fixes; allowed, it is labelled."""
-    from evals.cli.main import main
+    from evals.cli.commands import main
 
     with pytest.raises(SystemExit) as exc:
         main(["leaderboard", str(runs.root), "--paper", "-o", str(tmp_path / "lb")])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evals.benchmarks._common import score_ppl
+from evals.benchmarks._choice import score_ppl
 from evals.benchmarks.base import BenchmarkContext
 from evals.benchmarks.coding.humaneval import HumanEval, HumanEvalItem, program
 from evals.benchmarks.reasoning_math.gsm8k import GSM8K, GSM8KItem

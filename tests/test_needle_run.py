@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from evals.backends.mock import MockBackend
-from evals.cli.main import main
+from evals.cli.commands import main
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.records import ChatPrompt, GenerateRequest
-from evals.run.runner import read_results, run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 MODEL = ModelSpec(name="m", path="embedded:smollm2-135m-instruct", kind="chat")
 KEYWORDS = [json.loads(x)["arg2"] for x in
@@ -37,7 +38,7 @@ def test_single_needle_run_writes_heatmap_and_effective_length(data_dir: Path,
         {"name": "single_needle_en", "lengths": [1000, 3000]}]})
     (outcome,) = run_model(config, tmp_path, MODEL, [suite],
                            backend_builder=lambda spec: MockBackend(generate_fn=_short_memory))
-    (res,) = read_results(outcome.run_dir)
+    (res,) = list(RunDir(outcome.run_dir).results)
     assert res.n == 2 * 20 * 10  # lengths x depths x repeats of the definition
     assert {g: v for g, v, _ in res.groups} == {"1000": 100.0, "3000": pytest.approx(
         res.groups[1][1])}
@@ -105,7 +106,7 @@ def test_needle_scored_by_judge(data_dir: Path, tmp_path: Path) -> None:
     (outcome,) = run_model(config, tmp_path, MODEL, [suite],
                            backend_builder=lambda spec: MockBackend(generate_fn=reply),
                            judge_builder=lambda spec: NeedleGrader())
-    (res,) = read_results(outcome.run_dir)
+    (res,) = list(RunDir(outcome.run_dir).results)
     assert res.benchmark == "single_needle_en_judge" and res.n == 40
     assert {g: v for g, v, _ in res.groups} == {"1000": 100.0, "3000": 0.0}
     # one needle per repeat: the 20 depths of a length ask the judge one identical question
@@ -119,7 +120,7 @@ def test_needle_judge_unreadable_verdicts_are_left_out(data_dir: Path, tmp_path:
     (outcome,) = run_model(config, tmp_path, MODEL, [suite],
                            backend_builder=lambda spec: MockBackend(generate_fn=_short_memory),
                            judge_builder=lambda spec: NeedleGrader())
-    (res,) = read_results(outcome.run_dir)
+    (res,) = list(RunDir(outcome.run_dir).results)
     # the 3000-token row got no readable verdict: it is missing, not scored 0
     assert res.judge is not None and res.judge.parse_failures == 20
     assert res.primary.value == 100.0
@@ -150,11 +151,10 @@ def test_needlebench_suite_overall_is_weighted(data_dir: Path, tmp_path: Path) -
                          runner=RunnerConfig(backend="mock", max_model_len=8192))
     (outcome,) = run_model(config, tmp_path, MODEL, [suite],
                            backend_builder=lambda spec: MockBackend(generate_fn=_short_memory))
-    scores = {r.benchmark: r.primary.value for r in read_results(outcome.run_dir)}
+    scores = {r.benchmark: r.primary.value for r in list(RunDir(outcome.run_dir).results)}
     assert scores["single_needle_en"] == 100.0  # the scripted model finds short needles
-    from evals.run.runner import read_dimensions
 
-    (dim,) = read_dimensions(outcome.run_dir)
+    (dim,) = list(RunDir(outcome.run_dir).dimensions)
     assert dim.name == "needlebench_overall" and dim.weights == (0.4, 0.3, 0.3)
     assert dim.value == pytest.approx(0.4 * scores["single_needle_en"] + 0.3 * scores[
         "multi_retrieval_en"] + 0.3 * scores["multi_reasoning_en"])

@@ -92,7 +92,7 @@ def test_ceval_prefill_per_item_drops_below_a_third(encoder: PromptEncoder,
 
 def test_plan_command_prints_each_benchmark_the_total_and_the_time(
         data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli.main import main
+    from evals.cli.commands import main
 
     data = tmp_path / "data"  # links to what the suite reads, and no CMMLU
     data.mkdir()

@@ -36,12 +36,12 @@ EDIT = ('    for t in text:\n        if t.isupper():',
 def test_code_modules_follow_imports_into_shared_helpers() -> None:
     ceval = code_modules(BENCHMARKS.get("ceval"))
     assert {"evals.benchmarks.examination.ceval", "evals.benchmarks.examination._exam_zh",
-            "evals.benchmarks._common"} <= set(ceval)
+            "evals.benchmarks._prompt"} <= set(ceval)
     assert "evals.benchmarks.examination.cmmlu" not in ceval and "evals.records" not in ceval
     agieval = code_modules(BENCHMARKS.get("agieval"))
-    assert "evals.benchmarks.reasoning_math.math" in agieval
+    assert "evals.benchmarks._extract" in agieval  # its boxed answers, shared with MATH
     cibench = code_modules(BENCHMARKS.get("cibench_en"))
-    assert {"evals.benchmarks.long_context.leval", "evals.sandbox.interpreter",
+    assert {"evals.benchmarks._metrics", "evals.sandbox.interpreter",
             "evals.sandbox._repl_server"} <= set(cibench)
     assert source_hash(BENCHMARKS.get("ceval")) != source_hash(BENCHMARKS.get("cmmlu"))
 
@@ -79,7 +79,7 @@ def test_diff_names_an_edited_shared_extraction_for_each_benchmark_using_it(
     cfg.write_text(f"data_dir: {data_dir}\nmodels:\n  - {{name: m, path: /ckpt/m, kind: chat}}\n"
                    f"suites: [{tmp_path / 'tiny.yaml'}]\nrunner: {{backend: mock}}\n")
     a = _run(pkg, cfg, tmp_path / "a")
-    helper = pkg / "evals" / "benchmarks" / "_exam_zh.py"
+    helper = pkg / "evals" / "benchmarks" / "examination" / "_exam_zh.py"
     source = helper.read_text(encoding="utf-8")
     assert EDIT[0] in source
     helper.write_text(source.replace(*EDIT), encoding="utf-8")
@@ -88,9 +88,9 @@ def test_diff_names_an_edited_shared_extraction_for_each_benchmark_using_it(
     d = diff_runs(a, b)
     fields = {(x.scope, x.field) for x in d.differences}
     for name in ("ceval", "cmmlu"):
-        assert (name, "code.evals.benchmarks._exam_zh") in fields
+        assert (name, "code.evals.benchmarks.examination._exam_zh") in fields
         assert (name, "extractor_hash") in fields
     assert not any(x.scope == "gsm8k" for x in d.differences)
-    assert "| ceval | code.evals.benchmarks._exam_zh |" in to_markdown(d)
+    assert "| ceval | code.evals.benchmarks.examination._exam_zh |" in to_markdown(d)
     manifest = json.loads((a.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["benchmarks"]["ceval"]["version"] == 1

@@ -125,7 +125,7 @@ def test_cache_absorbs_a_shard_without_overwriting(tmp_path: Path) -> None:
 def test_local_executor_refuses_shards(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from evals.cli.main import cli
+    from evals.cli.commands import cli
 
     result = CliRunner().invoke(cli, ["run", "-m", "mock", "--backend", "mock", "--shards", "2",
                                       "-s", "quick", "--output-dir", str(tmp_path)])
@@ -250,7 +250,7 @@ def _kill_after_first_batch(cache: Path) -> Callable[[], bool]:
 
 def test_cli_sweep_on_ray_and_named_failures(cluster: str, data_dir: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from evals.cli.main import main
+    from evals.cli.commands import main
     from evals.results.rundir import RunDir
 
     (tmp_path / "suites").mkdir()

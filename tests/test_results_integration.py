@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli.main import main
+from evals.cli.commands import main
 from evals.config import GateConfig
 from evals.embedded import resolve_embedded
 from evals.records import SampleResult

@@ -43,7 +43,7 @@ BLOCKER = textwrap.dedent("""
             return None
 
     sys.meta_path.insert(0, Blocked())
-    from evals.cli.main import main
+    from evals.cli.commands import main
 
     main(sys.argv[1:])
     loaded = [m for m in sys.modules if m.startswith(("evals.benchmarks", "evals.backends"))]

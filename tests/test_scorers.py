@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.benchmarks._common import first_option, score_ppl
+from evals.benchmarks._choice import first_option, score_ppl
 from evals.benchmarks.coding.humaneval import postprocess
 from evals.benchmarks.reasoning_math.gsm8k import extract_answer, is_equal, reference_answer
 from evals.records import LoglikelihoodResponse

@@ -9,7 +9,8 @@ import pytest
 
 from evals.config import REPO_ROOT, EvalsConfig, ModelSpec, RunnerConfig, load_suite
 from evals.records import ModelKind
-from evals.run.runner import read_dimensions, run_model
+from evals.results.rundir import RunDir
+from evals.run.runner import run_model
 
 SUITES = {"internlm2_base": ModelKind.BASE, "internlm2_chat": ModelKind.CHAT}
 
@@ -30,7 +31,7 @@ def test_report_suite_runs_on_every_benchmark(suite_name: str, merged_data_dir: 
         lines = (outcome.run_dir / "predictions" / f"{r.benchmark}.jsonl").read_text().splitlines()
         assert len(lines) == r.n
         assert all(json.loads(x)["schema"] == 1 for x in lines)
-    dims = read_dimensions(outcome.run_dir)
+    dims = list(RunDir(outcome.run_dir).dimensions)
     assert [d.name for d in dims] == ["examination", "language_knowledge", "reasoning_math",
                                       "coding", "long_context"]
     assert all(d.value is not None for d in dims)
@@ -67,6 +68,6 @@ def test_tool_suite_runs_on_every_benchmark(merged_data_dir: Path, tmp_path: Pat
     fixture_tasks = {"cibench_en": 1, "cibench_zh": 1}  # the CIBench fixture has one task
     assert {r.benchmark: (r.n, r.limit) for r in outcome.results} == {
         b.name: (fixture_tasks.get(b.name, 2), 2) for b in suite.benchmarks}
-    dims = {d.name: d for d in read_dimensions(outcome.run_dir)}
+    dims = {d.name: d for d in list(RunDir(outcome.run_dir).dimensions)}
     assert set(dims) == {"tool_use", "code_interpreter"}
     assert all(d.value is not None for d in dims.values())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli.main import main
+from evals.cli.commands import main
 from evals.errors import ModelError
 from evals.results.diff import diff_runs, to_markdown
 from evals.results.index import query_scores, refresh_index

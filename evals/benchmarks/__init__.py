@@ -4,8 +4,8 @@ Benchmarks live in one folder per report dimension (``evals/dimensions.py``'s ke
 every public module or subpackage there is a benchmark, named as it registers, except
 where one module registers several (``cibench`` and ``teval``: one per language; the
 ``needle`` package: one per test definition). ``_``-prefixed modules are a folder's shared
-helpers; ``base`` and ``_common`` are everyone's. Adding a benchmark: see
-docs/adding_a_benchmark.md.
+helpers; ``base`` and the package's own ``_io``, ``_prompt``, ``_choice``, ``_extract`` and
+``_metrics`` are everyone's. Adding a benchmark: docs/adding_a_benchmark.md.
 """
 
 import importlib

@@ -80,12 +80,12 @@ class Metric:
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         values = [r.score.value for r in results]
         if not self.by_group:
-            value, se = _mean_stderr(values)
+            value, se = mean_and_stderr(values)
         else:
             groups: dict[str, list[float]] = {}
             for r in results:
                 groups.setdefault(r.group, []).append(r.score.value)
-            stats = [_mean_stderr(v) for v in groups.values()]
+            stats = [mean_and_stderr(v) for v in groups.values()]
             value = sum(m for m, _ in stats) / len(stats)
             se = math.sqrt(sum(s * s for _, s in stats)) / len(stats)
         return MetricValue(self.name, self.scale * value, self.scale * se, self.higher_is_better)
@@ -99,7 +99,7 @@ class Metric:
         return ()
 
 
-def _mean_stderr(values: Sequence[float]) -> tuple[float, float]:
+def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:
     """lm-eval's ``mean`` and ``mean_stderr`` (sample standard deviation / sqrt(n))."""
     from lm_eval.api.metrics import mean, mean_stderr
 
@@ -238,7 +238,7 @@ def summarize(
     for name, vals in extras.items():
         if name in reported:  # the metric aggregates this extra its own way (weighted, ...)
             continue
-        m, se = _mean_stderr(vals)
+        m, se = mean_and_stderr(vals)
         secondary.append(MetricValue(name, 100 * m, 100 * se))
     groups: dict[str, list[float]] = {}
     for r in results:

@@ -46,7 +46,7 @@ def plan(config_path: str, suites: tuple[str, ...], model_flag: str | None, kind
     requests, engine calls and prompt tokens to prefill (without and with the levers:
     options scored with their context prefilled once, vLLM's prefix cache), the generation
     budget and the projected time."""
-    from evals.cli.main import _suite_loader
+    from evals.cli.commands import _suite_loader
     from evals.run.plan import PlanOptions, PrefixCache, Throughput, benchmark_cost
     from evals.run.runner import plan_model
 
@@ -80,7 +80,7 @@ def plan(config_path: str, suites: tuple[str, ...], model_flag: str | None, kind
 
 
 def _plan_model(config: EvalsConfig, flag: str | None, kind: str | None) -> ModelSpec:
-    from evals.cli.main import _model_from_flag
+    from evals.cli.commands import _model_from_flag
     from evals.records import ModelKind
 
     if flag:

@@ -29,7 +29,7 @@ from evals.errors import EvalsError
 from evals.run.watch import Candidate, Watcher, WatchOptions
 
 if TYPE_CHECKING:
-    from evals.cli.main import RunFlags, SuitesOf
+    from evals.cli.commands import RunFlags, SuitesOf
 
 console = Console(stderr=True)
 
@@ -69,7 +69,7 @@ def watch(folder: Path, config_path: str, suites: tuple[str, ...], stage: str,
     training order, as soon as its files are complete; refresh the index and report after
     each. Restarted, it resumes: finished checkpoints are skipped, an interrupted one runs
     on from its cache."""
-    from evals.cli import main as _cli
+    from evals.cli import commands as _cli
 
     path = Path(config_path)
     config = load_config(path) if path.is_file() or config_path != DEFAULT_CONFIG \
@@ -112,7 +112,7 @@ class _Job:
         self.count = self.failed = 0
 
     def evaluate(self, c: Candidate) -> None:
-        from evals.cli import main as _cli
+        from evals.cli import commands as _cli
 
         model = self.model_for(c)
         try:
@@ -135,7 +135,7 @@ class _Job:
     def model_for(self, c: Candidate) -> ModelSpec:
         """evals.yaml's entry for this folder when it has one (its name, stage, tokens);
         else one named after the folder, at the watched stage, with the step of its name."""
-        from evals.cli.main import _same_checkpoint
+        from evals.cli.commands import _same_checkpoint
 
         for m in self.config.models:
             if _same_checkpoint(str(resolve_path(self.config_dir, m.path)), str(c.path)):
@@ -149,7 +149,7 @@ class _Job:
     def refresh(self) -> None:
         """Index and report from every run under the output folder (a report that fails,
         e.g. on a run another process is writing, is said and retried next time)."""
-        from evals.cli.main import _refresh_index
+        from evals.cli.commands import _refresh_index
         from evals.results.report import write_report
         from evals.results.rundir import find_runs
 

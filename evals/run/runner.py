@@ -67,7 +67,6 @@ from evals.records import (
     prompt_to_json,
     request_key,
 )
-from evals.results.rundir import RunDir
 from evals.run.engine import Engine, ProgressSink, ResponseCache
 from evals.run.manifest import build_manifest
 
@@ -477,9 +476,3 @@ def _write_results(plan: PlannedSuite, results: Sequence[BenchmarkResult]) -> No
     })
 
 
-def read_results(run_dir: Path) -> list[BenchmarkResult]:
-    return list(RunDir(run_dir).results)
-
-
-def read_dimensions(run_dir: Path) -> list[DimensionScore]:
-    return list(RunDir(run_dir).dimensions)

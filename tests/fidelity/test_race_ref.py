@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from evals.benchmarks._common import score_option
+from evals.benchmarks._choice import score_option
 from tests.fidelity.conftest import Reference
 
 OUTPUTS = [

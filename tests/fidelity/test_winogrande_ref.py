@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.benchmarks._common import first_option
+from evals.benchmarks._choice import first_option
 from evals.benchmarks.base import BenchmarkContext
 from evals.benchmarks.reasoning_math.winogrande import WinoGrande, gen_prompt_text
 from evals.records import Mode, ModelKind

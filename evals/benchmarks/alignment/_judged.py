@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from evals.benchmarks._common import Round, rounds_to_prompt
-from evals.benchmarks.base import BenchmarkContext, Metric, _mean_stderr
+from evals.benchmarks._prompt import Round, rounds_to_prompt
+from evals.benchmarks.base import BenchmarkContext, Metric, mean_and_stderr
 from evals.errors import DataError
 from evals.judging.judge import MODEL_FIRST, MODEL_SECOND
 from evals.records import (
@@ -78,7 +78,7 @@ class JudgeGrade(Metric):
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         grades = [j.value for r in results for j in r.score.judgements if j.value is not None]
-        value, se = _mean_stderr(grades) if grades else (math.nan, math.nan)
+        value, se = mean_and_stderr(grades) if grades else (math.nan, math.nan)
         return MetricValue(self.name, value, se, self.higher_is_better)
 
 
@@ -142,7 +142,7 @@ class WinRate(Metric):
 
     def aggregate(self, results: Sequence[SampleResult]) -> MetricValue:
         values = [r.score.value for r in results if r.score.weight > 0]
-        value, se = _mean_stderr(values) if values else (math.nan, math.nan)
+        value, se = mean_and_stderr(values) if values else (math.nan, math.nan)
         return MetricValue(self.name, 100 * value, 100 * se, self.higher_is_better)
 
 
@@ -150,5 +150,5 @@ def discrete_win_rate(results: Sequence[SampleResult]) -> MetricValue:
     """Each readable verdict rounded to win / tie / loss before averaging."""
     values = [1.0 if r.score.value > 0.5 else 0.0 if r.score.value < 0.5 else 0.5
               for r in results if r.score.weight > 0]
-    value, se = _mean_stderr(values) if values else (math.nan, math.nan)
+    value, se = mean_and_stderr(values) if values else (math.nan, math.nan)
     return MetricValue("discrete_win_rate", 100 * value, 100 * se)

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import read_jsonl
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks.alignment._judged import (
     JudgedBenchmark,
     JudgeGrade,
@@ -52,7 +52,7 @@ from evals.benchmarks.alignment._judged import (
     grade_score,
     judge_call,
 )
-from evals.benchmarks.base import BenchmarkContext, Defaults, _mean_stderr, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Defaults, load_local, mean_and_stderr, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
@@ -214,7 +214,7 @@ def category_stats(results: Sequence[SampleResult]) -> dict[str, Stat]:
         for j in r.score.judgements:
             if j.value is not None:
                 grades.setdefault(r.group, []).append(j.value)
-    return {c: _mean_stderr(g) for c, g in grades.items()}
+    return {c: mean_and_stderr(g) for c, g in grades.items()}
 
 
 def mean_of(stats: Sequence[Stat]) -> Stat | None:

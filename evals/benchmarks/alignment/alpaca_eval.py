@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import read_text
+from evals.benchmarks._io import read_text
 from evals.benchmarks.alignment._judged import (
     JudgedBenchmark,
     WinRate,

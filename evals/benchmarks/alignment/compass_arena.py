@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import read_jsonl, read_text
+from evals.benchmarks._io import read_jsonl, read_text
 from evals.benchmarks.alignment._judged import (
     JudgedBenchmark,
     WinRate,

@@ -70,7 +70,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from evals.benchmarks._common import Round, numbered_jsonl, rounds_to_prompt
+from evals.benchmarks._io import numbered_jsonl
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError, EvalsError

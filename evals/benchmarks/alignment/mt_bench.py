@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import read_jsonl
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks.alignment._judged import (
     JudgedBenchmark,
     JudgeGrade,
@@ -37,7 +37,7 @@ from evals.benchmarks.alignment._judged import (
     grade_score,
     judge_call,
 )
-from evals.benchmarks.base import BenchmarkContext, Defaults, _mean_stderr, load_local, register
+from evals.benchmarks.base import BenchmarkContext, Defaults, load_local, mean_and_stderr, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
@@ -84,7 +84,7 @@ class TurnGrade(JudgeGrade):
         for turn in ("turn1", "turn2"):
             grades = [j.value for r in results for j in r.score.judgements
                       if j.label == turn and j.value is not None]
-            value, se = _mean_stderr(grades) if grades else (math.nan, math.nan)
+            value, se = mean_and_stderr(grades) if grades else (math.nan, math.nan)
             out.append(MetricValue(turn, value, se))
         return tuple(out)
 

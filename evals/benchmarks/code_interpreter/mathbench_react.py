@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from evals.benchmarks._common import first_option
+from evals.benchmarks._choice import first_option
 from evals.benchmarks.base import BenchmarkContext, Metric, register
 from evals.benchmarks.code_interpreter._react import Exemplar, ReactBenchmark, Step
 from evals.benchmarks.long_context._longctx import as_metric, category_values, group_stats

@@ -29,15 +29,15 @@ pinned commit) or OpenCompass's ``human-eval-v2-20210705.jsonl``; else the copy 
 
 from __future__ import annotations
 
-import ast
 import gzip
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from evals.benchmarks._common import Round, jsonl_records, rounds_to_prompt
+from evals.benchmarks._io import jsonl_records
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, register
+from evals.benchmarks.coding._code import first_code_block
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError
 from evals.records import (
@@ -64,28 +64,6 @@ class HumanEvalItem(Sample):
     test: str
     entry_point: str
 
-
-def first_code_block(text: str) -> str:
-    """The step OpenCompass's HumanEval and HumanEval-X postprocessors share: a reply that is
-    a quoted string literal is unquoted (``ast.literal_eval`` where upstream calls ``eval``),
-    then the first fenced block is kept, minus its language tag line."""
-    try:
-        literal = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-        pass
-    else:
-        if isinstance(literal, str):
-            text = literal
-    text = text.lstrip("\n")
-    if "```" in text:
-        blocks = re.findall(r"```(.*?)```", text, re.DOTALL)
-        if not blocks:
-            text = text.split("```")[1]
-        else:
-            text = blocks[0]
-            if not text.startswith("\n"):
-                text = text[max(text.find("\n") + 1, 0) :]
-    return text
 
 
 def postprocess(text: str) -> str:

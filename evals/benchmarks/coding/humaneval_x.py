@@ -67,9 +67,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from evals.benchmarks._common import Round, jsonl_records, rounds_to_prompt
+from evals.benchmarks._io import jsonl_records
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
-from evals.benchmarks.coding.humaneval import first_code_block
+from evals.benchmarks.coding._code import first_code_block
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (

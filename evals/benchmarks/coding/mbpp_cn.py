@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from evals.benchmarks._common import rounds_to_prompt
+from evals.benchmarks._prompt import rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, register
 from evals.benchmarks.coding.mbpp import MBPPItem, load_full_test, mbpp_rounds, score_generation
 from evals.data_sources import DataSpec, Layout

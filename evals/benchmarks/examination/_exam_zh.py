@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from evals.benchmarks._common import Round, rounds_to_prompt, score_ppl
+from evals.benchmarks._choice import score_ppl
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text
 from evals.data_sources import DataSpec, layout_files
 from evals.errors import DataError

@@ -35,9 +35,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import first_option, score_ppl
+from evals.benchmarks._choice import first_option, score_ppl
+from evals.benchmarks._extract import last_boxed_only_string
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
-from evals.benchmarks.reasoning_math.math import last_boxed_only_string
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
 from evals.records import (

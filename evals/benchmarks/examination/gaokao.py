@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import score_ppl
+from evals.benchmarks._choice import score_ppl
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError

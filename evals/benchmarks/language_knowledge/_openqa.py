@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.records import GenerateRequest, GenerationParams, ModelKind, Score
 
 

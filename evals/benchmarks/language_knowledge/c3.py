@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import LETTERS, Round, rounds_to_prompt, score_ppl
+from evals.benchmarks._choice import LETTERS, score_ppl
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError

@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, Remote, RemoteFile, layout_files, remote
 from evals.errors import DataError

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import jsonl_records
+from evals.benchmarks._io import jsonl_records
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
 from evals.benchmarks.language_knowledge._openqa import fixk_request, nq_prediction, score_aliases
 from evals.data_sources import DataSpec, Layout, remote

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from evals.benchmarks.base import _mean_stderr
+from evals.benchmarks.base import mean_and_stderr
 from evals.records import MetricValue, SampleResult
 
 
@@ -23,7 +23,7 @@ def group_stats(results: Sequence[SampleResult]) -> dict[str, tuple[float, float
     values: dict[str, list[float]] = {}
     for r in results:
         values.setdefault(r.group, []).append(r.score.value)
-    return {g: _mean_stderr(v) for g, v in values.items()}
+    return {g: mean_and_stderr(v) for g, v in values.items()}
 
 
 def naive_mean(stats: Sequence[tuple[float, float]]) -> tuple[float, float]:

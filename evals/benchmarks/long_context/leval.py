@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.benchmarks._metrics import rouge1
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.benchmarks.long_context._longctx import as_metric, category_values, fill, group_stats, naive_mean
 from evals.data_sources import DataSpec, Layout, remote
@@ -225,21 +226,6 @@ def closed_correct(task: str, prediction: str, ref: str) -> bool:
         pred = general_postprocess(prediction)
         return general_postprocess(ref) in pred or ref in pred
     return prediction == ref
-
-
-def rouge1(prediction: str, ref: str) -> float:
-    """rouge-1 F of one pair, as HF ``evaluate``'s rouge scores it (default tokenizer)."""
-    return float(_scorer().score(ref, prediction)["rouge1"].fmeasure)
-
-
-_SCORER: list[Any] = []
-
-
-def _scorer() -> Any:
-    if not _SCORER:
-        rouge_scorer = importlib.import_module("rouge_score.rouge_scorer")
-        _SCORER.append(rouge_scorer.RougeScorer(["rouge1"], use_stemmer=False))
-    return _SCORER[0]
 
 
 def bootstrap_mid(values: Sequence[float], seed: int = 0) -> float:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import numbered_jsonl
+from evals.benchmarks._io import numbered_jsonl
 from evals.benchmarks.base import (
     BenchmarkContext,
     Defaults,

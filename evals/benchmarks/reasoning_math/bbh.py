@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError

@@ -20,7 +20,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from evals.benchmarks._common import Round, jsonl_records, rounds_to_prompt
+from evals.benchmarks._io import jsonl_records
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import Round, rounds_to_prompt, score_option, score_ppl
+from evals.benchmarks._choice import score_option, score_ppl
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
     Defaults,

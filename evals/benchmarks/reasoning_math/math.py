@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._extract import last_boxed_only_string
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
     Defaults,
@@ -96,26 +97,6 @@ HUB_CONFIGS = ("algebra", "counting_and_probability", "geometry", "intermediate_
 
 
 # --- opencompass/datasets/math.py (0.5.4), ported line by line -----------------------------
-
-def last_boxed_only_string(string: str) -> str | None:
-    """The last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces, or None.
-
-    Upstream's, not lm-eval's: lm-eval also accepts ``\\boxed 5``, OpenCompass does not."""
-    idx = string.rfind("\\boxed")
-    if idx < 0:
-        idx = string.rfind("\\fbox")
-        if idx < 0:
-            return None
-    depth = 0
-    for i in range(idx, len(string)):
-        if string[i] == "{":
-            depth += 1
-        if string[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return string[idx: i + 1]
-    return None
-
 
 def remove_boxed(s: str) -> str | None:
     left = "\\boxed{"

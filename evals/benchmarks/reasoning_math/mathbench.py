@@ -34,7 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.benchmarks._common import Round, first_option, rounds_to_prompt
+from evals.benchmarks._choice import first_option
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
 from evals.data_sources import DataSpec, Layout, layout_files
 from evals.errors import DataError

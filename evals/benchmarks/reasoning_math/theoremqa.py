@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import Round, rounds_to_prompt
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Defaults, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, remote
 from evals.errors import DataError

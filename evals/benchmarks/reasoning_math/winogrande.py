@@ -44,13 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks._common import (
-    Round,
-    _argmax,
-    responses_as,
-    rounds_to_prompt,
-    score_option,
-)
+from evals.benchmarks._choice import _argmax, responses_as, score_option
+from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
     Defaults,

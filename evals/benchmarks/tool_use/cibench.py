@@ -90,8 +90,8 @@ from typing import Any, Literal
 
 import yaml
 
+from evals.benchmarks._metrics import rouge1
 from evals.benchmarks.base import BenchmarkContext, Metric, register
-from evals.benchmarks.long_context.leval import rouge1
 from evals.data_sources import DataSpec, Layout, MissingDataError, remote
 from evals.errors import ConfigError, DataError
 from evals.records import (

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.benchmarks.base import BenchmarkContext, Metric, _mean_stderr, register
+from evals.benchmarks.base import BenchmarkContext, Metric, mean_and_stderr, register
 from evals.benchmarks.tool_use._teval_scoring import (
     LEXICAL,
     EmbeddingSimilarity,
@@ -244,12 +244,12 @@ def _entry(comps: dict[tuple[str, str], _Component], subset: str, metric: str) -
         if f is None or a is None:
             return None
         per_sample = [(x + y) / 2 for x, y in zip(f.values, a.values, strict=True)]
-        value = (_round4(_mean_stderr(f.values)[0]) + _round4(_mean_stderr(a.values)[0])) / 2
-        return _Entry(value, _mean_stderr(per_sample)[1])
+        value = (_round4(mean_and_stderr(f.values)[0]) + _round4(mean_and_stderr(a.values)[0])) / 2
+        return _Entry(value, mean_and_stderr(per_sample)[1])
     comp = comps.get((subset, metric))
     if comp is None:
         return None
-    mean, se = _mean_stderr(comp.values)
+    mean, se = mean_and_stderr(comp.values)
     return _Entry(_round4(mean) if subset in ROUNDED else mean, se)
 
 
@@ -295,7 +295,7 @@ class TEvalOverall(Metric):
             strata.setdefault(_stratum(r), []).append(r.score.value)
         weights = {s: _WEIGHT.get(s, 1.0) for s in strata}
         total = sum(weights.values()) or 1.0
-        se = math.sqrt(sum((weights[s] / total * _mean_stderr(v)[1]) ** 2
+        se = math.sqrt(sum((weights[s] / total * mean_and_stderr(v)[1]) ** 2
                            for s, v in strata.items()))
         lexical = any(c.lexical for c in comps.values())
         return MetricValue(self.name + (MARK if lexical else ""), self.scale * value,

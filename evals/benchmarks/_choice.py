@@ -1,92 +1,18 @@
-"""Pieces several benchmarks share: OpenCompass prompt rounds, option extraction, PPL scoring."""
+"""Multiple choice: PPL picks (OpenCompass's and lm-eval's formulas) and option-letter
+extraction from replies."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
-from evals.errors import DataError
 from evals.records import (
-    ChatPrompt,
     LoglikelihoodResponse,
-    Message,
-    ModelKind,
-    Prompt,
     Response,
     Score,
-    TextPrompt,
 )
 
 LETTERS = "ABCDEFGHIJ"
-
-
-def read_text(path: Path) -> str:
-    """A data file's text, gunzipped when it ends in .gz (large shared files are)."""
-    raw = path.read_bytes()
-    return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
-
-
-T = TypeVar("T")
-
-
-def numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
-    """(line number, record) of each non-blank line, split on "\n" only: str.splitlines()
-    would also split on U+0085 and U+2028, which occur inside some records. A line that is
-    not JSON is a DataError naming the file and line."""
-    rows = []
-    for i, line in enumerate(read_text(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((i, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{i}: invalid JSON ({exc.msg})") from None
-    return rows
-
-
-def jsonl_records(lines: Iterable[str], where: str, what: str,
-                  build: Callable[[int, Any], T]) -> list[T]:
-    """``build(i, record)`` for each non-blank line, ``i`` its 0-based line number (which
-    several benchmarks keep as the item id). A line that is not JSON, or a record ``build``
-    cannot read (a missing key, a wrong type), is a DataError naming the file, the line and
-    the record expected."""
-    out = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            out.append(build(i, json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"{where}:{i + 1}: not a {what} record ({exc})") from None
-    return out
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [row for _, row in numbered_jsonl(path)]
-
-
-@dataclass(frozen=True)
-class Round:
-    """One turn of an OpenCompass template: HUMAN (user) or BOT (assistant)."""
-
-    role: str
-    text: str
-
-
-def rounds_to_prompt(rounds: Sequence[Round], kind: ModelKind) -> Prompt:
-    """Chat models get the turns as messages (the tokenizer's chat template renders them);
-    base models get them joined by newlines, as OpenCompass's template parser does for a
-    model without a meta template (``opencompass/models/base.py``, ``last_sep = '\\n'``)."""
-    if kind is ModelKind.CHAT:
-        return ChatPrompt(
-            tuple(Message("user" if r.role == "HUMAN" else "assistant", r.text) for r in rounds)
-        )
-    return TextPrompt("\n".join(r.text for r in rounds if r.text))
 
 
 def responses_as(responses: Sequence[Response], cls: type[LoglikelihoodResponse]) -> list[
@@ -144,8 +70,6 @@ def shared_context_mean_ce(lls: Sequence[LoglikelihoodResponse]) -> list[float] 
     ]
 
 
-# OpenCompass ``first_option_postprocess`` (opencompass 0.5.4, utils/text_postprocessors.py):
-# an ordered cascade of Chinese and English answer patterns, then a bare-letter fallback.
 def _option_patterns(o: str) -> list[str]:
     return [
         rf"答案是?\s*([{o}])",

@@ -623,9 +623,9 @@ def _print_judge(results: Sequence[BenchmarkResult]) -> None:
 
 
 def _print_dimensions(run_dir: Path) -> None:
-    from evals.run.runner import read_dimensions
+    from evals.results.rundir import RunDir
 
-    dims = read_dimensions(run_dir)
+    dims = list(RunDir(run_dir).dimensions)
     if not dims:
         return
     table = Table(title="dimensions (average of the benchmarks' primary scores)")
