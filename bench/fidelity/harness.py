@@ -481,8 +481,12 @@ def _one(value: object) -> object:
 
 def _norm(value: object) -> str:
     """An extraction as text; OpenCompass's per-question lists (GAOKAO: ``[['A'], ['B', 'C']]``)
-    as evals writes them: one answer per question, joined with ``,``."""
+    as evals writes them: one answer per question, joined with ``,``. GAOKAO's evaluator
+    writes ``'Z'`` for every answer when it found none (or too few): that is evals' None."""
     if isinstance(value, list):
+        flat = [str(x) for v in value for x in (v if isinstance(v, list) else [v])]
+        if flat and set(flat) == {"Z"}:  # GaokaoBenchEvaluator.ensure_same_length: no answer
+            return ""
         return ",".join("".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
     return "" if value is None else str(value).strip()
 

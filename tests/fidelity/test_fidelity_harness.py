@@ -82,3 +82,11 @@ def test_an_output_cut_at_evals_max_tokens_is_the_start_of_opencompass_s() -> No
         True, "stop")
     assert same_output([request], ours, {"prediction": "B. two"}) == (False, "")
     assert same_output([request], ours, {"prediction": "A. one\nB. two"}) == (True, "")
+
+
+def test_gaokao_lists_compare_as_evals_writes_them() -> None:
+    """One answer per question joined with ","; the evaluator's all-'Z' list is no answer."""
+    from harness import _norm
+
+    assert _norm([["A"], ["B", "C"]]) == "A,BC"
+    assert _norm(["Z", "Z"]) == _norm([["Z"]]) == _norm(None) == ""
