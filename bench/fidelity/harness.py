@@ -193,7 +193,9 @@ MODEL = {
 """OpenCompass's wrappers on the same engine. With a model, the base half runs ``VLLM`` with
 its HuggingFace wrapper's log-likelihood formula (``oc_fidelity.VLLMSummedLoglikelihood``:
 the report ran the HuggingFace wrappers, and this is the one place their formulas differ for
-the benchmarks here); everything else is the VLLM wrapper as shipped."""
+the benchmarks here); everything else is the VLLM wrapper as shipped, on an engine that cuts
+prompts over the model's window in the middle (``oc_fidelity.MiddleCut``, the chat wrapper
+``ChatMiddleCut``): L-Eval's and LongBench's, which 0.5.4's VLLM wrappers would send whole."""
 MAX_OUT_LEN = 512
 """The wrappers' ``max_out_len``: what a dataset config without its own generates up to."""
 CHAT_META = """
@@ -232,12 +234,10 @@ def write_opencompass(s: Settings, kind: ModelKind, model_path: str,
     root = s.work / f"oc-{kind.value}"
     prefix = {"model": "", "dry": "Dry", "replay": "Replay"}[s.mode]
     model_type = prefix + MODEL[kind]
-    if s.mode == "model" and kind is ModelKind.BASE:
-        model_type = "VLLMSummedLoglikelihood"
-    model_import = ("from oc_fidelity import VLLMSummedLoglikelihood"
-                    if model_type == "VLLMSummedLoglikelihood"
-                    else f"from dry_models import {model_type}" if prefix
-                    else f"from opencompass.models import {model_type}")
+    if s.mode == "model":
+        model_type = "VLLMSummedLoglikelihood" if kind is ModelKind.BASE else "ChatMiddleCut"
+    model_import = (f"from oc_fidelity import {model_type}" if s.mode == "model"
+                    else f"from dry_models import {model_type}")
     imports = dict.fromkeys(line for p in plans.values() for line in p.imports)
     code = "\n".join(p.code for p in plans.values())
     cfg = root / "fidelity_config.py"

@@ -158,14 +158,6 @@ def dry_compare(pb: PlannedBenchmark, plan_: OCPlan, run: Path, kind: ModelKind)
     return row
 
 
-BLOCKED = {
-    "leval": "OpenCompass 0.5.4's VLLM wrappers do not truncate, and the selected items' "
-             "prompts exceed the embedded model's 8,192-token window (vLLM refuses them); "
-             "evals cuts them in the middle (leval.py, longbench.py). A row needs a wrapper "
-             "that truncates as OpenCompass's HuggingFace wrapper does (max_seq_len)",
-    "longbench": "as L-Eval",
-}
-"""Benchmarks whose OpenCompass run fails on this machine for a known reason, until fixed."""
 NOT_RUN = {
     "flores": "OpenCompass 0.5.4's FLORES configs have one retriever, TopkRetriever, which "
               "needs sentence_transformers, faiss and two hub models; without them OpenCompass "
@@ -217,9 +209,6 @@ def table(rows: Sequence[Row], s: Settings) -> str:
     if pending:
         lines += ["", f"No row yet ({len(pending)}; `--only` runs them): "
                   + ", ".join(pending) + "."]
-        blocked = [f"{n}: {why}" for n, why in BLOCKED.items() if any(p.startswith(n + " ")
-                                                                     for p in pending)]
-        lines += [f"Why: {'; '.join(blocked)}."] if blocked else []
     lines += ["", "## Disagreements and their causes", ""]
     for r in rows:
         if r.notes or r.examples:
