@@ -193,7 +193,11 @@ MODEL = {
 """OpenCompass's wrappers on the same engine. With a model, the base half runs ``VLLM`` with
 its HuggingFace wrapper's log-likelihood formula (``oc_fidelity.VLLMSummedLoglikelihood``:
 the report ran the HuggingFace wrappers, and this is the one place their formulas differ for
-the benchmarks here); everything else is the VLLM wrapper as shipped."""
+the benchmarks here); everything else is the VLLM wrapper as shipped, on an engine that cuts
+prompts over the model's window in the middle (``oc_fidelity.MiddleCut``, the chat wrapper
+``ChatMiddleCut``): L-Eval's and LongBench's, which 0.5.4's VLLM wrappers would send whole."""
+MAX_OUT_LEN = 512
+"""The wrappers' ``max_out_len``: what a dataset config without its own generates up to."""
 CHAT_META = """
     meta_template=dict(round=[dict(role='HUMAN', api_role='HUMAN'),
                               dict(role='BOT', api_role='BOT', generate=True)],
@@ -218,7 +222,7 @@ models = [dict(
     type={model_type}, abbr={abbr!r}, path={model!r}, max_seq_len={max_len},{meta}
     model_kwargs=dict(dtype='float32', max_model_len={max_len}, enforce_eager=True,
                       enable_prefix_caching=True, seed=0),
-    generation_kwargs=dict(temperature=0), max_out_len=512, batch_size=1024,
+    generation_kwargs=dict(temperature=0), max_out_len={max_out}, batch_size=1024,
     run_cfg=dict(num_gpus=0))]
 '''
 
@@ -230,12 +234,10 @@ def write_opencompass(s: Settings, kind: ModelKind, model_path: str,
     root = s.work / f"oc-{kind.value}"
     prefix = {"model": "", "dry": "Dry", "replay": "Replay"}[s.mode]
     model_type = prefix + MODEL[kind]
-    if s.mode == "model" and kind is ModelKind.BASE:
-        model_type = "VLLMSummedLoglikelihood"
-    model_import = ("from oc_fidelity import VLLMSummedLoglikelihood"
-                    if model_type == "VLLMSummedLoglikelihood"
-                    else f"from dry_models import {model_type}" if prefix
-                    else f"from opencompass.models import {model_type}")
+    if s.mode == "model":
+        model_type = "VLLMSummedLoglikelihood" if kind is ModelKind.BASE else "ChatMiddleCut"
+    model_import = (f"from oc_fidelity import {model_type}" if s.mode == "model"
+                    else f"from dry_models import {model_type}")
     imports = dict.fromkeys(line for p in plans.values() for line in p.imports)
     code = "\n".join(p.code for p in plans.values())
     cfg = root / "fidelity_config.py"
@@ -243,7 +245,8 @@ def write_opencompass(s: Settings, kind: ModelKind, model_path: str,
         model_type=model_type, model_import=model_import,
         imports="\n".join(f"    {i}" for i in imports),
         data=str(root / "data"), code=code, abbr=MODEL_ABBR, model=model_path,
-        max_len=s.max_model_len, meta=CHAT_META if kind is ModelKind.CHAT else ""),
+        max_len=s.max_model_len, max_out=MAX_OUT_LEN,
+        meta=CHAT_META if kind is ModelKind.CHAT else ""),
         encoding="utf-8")
     return cfg
 
@@ -361,12 +364,12 @@ def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[Sample
         if loc.abbr not in preds:
             preds[loc.abbr] = oc_predictions(run, loc.abbr)
             details[loc.abbr] = oc_results(run, loc.abbr).get("details", {})
-    stopped = 0
+    cuts: dict[str, int] = {"stop": 0, "length": 0}
     for i, (reqs, result, loc) in enumerate(zip(pb.requests, ours, plan_.located, strict=True)):
         rows = [_located_row(preds, details, loc.abbr, loc.index + k) for k in range(loc.span)]
         same_prompt, same_out, cut = _same_texts(reqs, result, rows, setting == "chat")
         row.prompts += same_prompt
-        stopped += cut
+        cuts[cut] = cuts.get(cut, 0) + 1
         row.outputs += same_out
         theirs_extracted, correct = _joined(rows) if loc.span > 1 else rows[0][1:]
         same_extracted = _norm(theirs_extracted) == _norm(result.score.extracted)
@@ -384,10 +387,17 @@ def compare(name: str, setting: str, pb: PlannedBenchmark, ours: Sequence[Sample
         why = eval_failure(run, abbr)
         if why is not None:
             row.notes.append(f"OpenCompass's evaluation of {abbr} wrote no result: {why}")
-    if stopped:
-        row.notes.append(f"{stopped} of {row.n} outputs: evals stopped at a stop string of "
+    if cuts["stop"]:
+        row.notes.append(f"{cuts['stop']} of {row.n} outputs: evals stopped at a stop string of "
                          "its own where OpenCompass generated on; OpenCompass's text cut there "
                          "is evals' (counted as equal), its postprocessing cuts there too")
+    if cuts["length"]:
+        first = pb.requests[0][0]
+        limit = first.params.max_tokens if isinstance(first, GenerateRequest) else "?"
+        row.notes.append(f"{cuts['length']} of {row.n} outputs: evals' is the start of "
+                         f"OpenCompass's, cut at its max_tokens ({limit}) where OpenCompass "
+                         f"generates up to the model's max_out_len ({MAX_OUT_LEN}); counted as "
+                         "equal, the extraction column says whether the rest mattered")
     row.evals_score = evals_score(evals_run, name)
     row.oc_score = _oc_score({a: oc_results(run, a) for a in preds})
     return row
@@ -405,10 +415,11 @@ def _located_row(preds: dict[str, dict[str, Any]], details: dict[str, Any], abbr
 
 
 def _same_texts(requests: Sequence[Request], result: SampleResult, rows: Sequence[OCRow],
-                chat: bool) -> tuple[bool, bool, bool]:
-    """(prompts identical, outputs equal, equal only once cut at evals' stop strings) over a
-    sample's rows: one row for every request but a PPL benchmark's (one row, a prompt per
-    label), whose requests are its labels."""
+                chat: bool) -> tuple[bool, bool, str]:
+    """(prompts identical, outputs equal, how: "" as they are, "stop" or "length" once
+    OpenCompass's text is cut where evals' stopped) over a sample's rows: one row for every
+    request but a PPL benchmark's (one row, a prompt per label), whose requests are its
+    labels."""
     if len(rows) == 1:
         prompt = their_prompts(rows[0][0], chat) == our_prompts(requests)
         out, cut = same_output(requests, result, rows[0][0])
@@ -416,7 +427,7 @@ def _same_texts(requests: Sequence[Request], result: SampleResult, rows: Sequenc
     pairs = list(zip(requests, result.outputs, rows, strict=True))
     prompt = all(their_prompts(r[0], chat) == our_prompts([q]) for q, _, r in pairs)
     outs = [same_output([q], replace(result, outputs=(text,)), r[0]) for q, text, r in pairs]
-    return prompt, all(o for o, _ in outs), any(c for _, c in outs)
+    return prompt, all(o for o, _ in outs), next((c for _, c in outs if c), "")
 
 
 def _joined(rows: Sequence[OCRow]) -> tuple[str, bool | None]:
@@ -470,31 +481,41 @@ def _one(value: object) -> object:
 
 def _norm(value: object) -> str:
     """An extraction as text; OpenCompass's per-question lists (GAOKAO: ``[['A'], ['B', 'C']]``)
-    as evals writes them: one answer per question, joined with ``,``."""
+    as evals writes them: one answer per question, joined with ``,``. GAOKAO's evaluator
+    writes ``'Z'`` for every answer when it found none (or too few): that is evals' None."""
     if isinstance(value, list):
+        flat = [str(x) for v in value for x in (v if isinstance(v, list) else [v])]
+        if flat and set(flat) == {"Z"}:  # GaokaoBenchEvaluator.ensure_same_length: no answer
+            return ""
         return ",".join("".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
     return "" if value is None else str(value).strip()
 
 
 def same_output(requests: Sequence[Request], result: SampleResult,
-                record: dict[str, Any]) -> tuple[bool, bool]:
-    """(the output is the same, it is the same only once OpenCompass's text is cut at one of
-    evals' stop strings). A PPL output is the option picked: OpenCompass's label, by its
-    position among the labels, against evals' letter."""
+                record: dict[str, Any]) -> tuple[bool, str]:
+    """(the output is the same, "" or how OpenCompass's text had to be cut to be it: at one
+    of evals' stop strings, "stop", or at evals' max_tokens, "length": evals' text is the
+    start of OpenCompass's, greedy decoding of the same prompt with a lower limit). A PPL
+    output is the option picked: OpenCompass's label, by its position among the labels,
+    against evals' letter."""
     first = requests[0]
     if isinstance(first, LoglikelihoodRequest):
         labels = [k.removeprefix("label: ") for k in record if k.startswith("label: ")]
         theirs = str(record.get("prediction"))
         picked = labels.index(theirs) if theirs in labels else -1
         ours = result.score.extracted or ""
-        return picked >= 0 and (labels[picked] == ours or "ABCDEFGH"[picked] == ours), False
+        return picked >= 0 and (labels[picked] == ours or "ABCDEFGH"[picked] == ours), ""
     assert isinstance(first, GenerateRequest)
     ours = result.outputs[0] if result.outputs else ""
     theirs = str(record.get("prediction", ""))
     if theirs == ours:
-        return True, False
+        return True, ""
     cut, stopped = truncate_at_stop(theirs, first.params.stop)
-    return stopped and cut == ours, stopped and cut == ours
+    if stopped and cut == ours:
+        return True, "stop"
+    if ours and theirs.startswith(ours) and first.params.max_tokens < MAX_OUT_LEN:
+        return True, "length"
+    return False, ""
 
 
 def _example(i: int, ours: SampleResult, theirs: object, correct: object, prompt: bool,

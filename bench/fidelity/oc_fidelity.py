@@ -50,7 +50,42 @@ class SubsetHumanEvalEvaluator(HumanEvalEvaluator):  # type: ignore[misc]
         return results
 
 
-from opencompass.models import VLLM  # noqa: E402
+from opencompass.models import VLLM, VLLMwithChatTemplate  # noqa: E402
+
+
+class MiddleCut:
+    """The wrapper's vLLM engine with every prompt that would not fit (``max_len`` less the
+    request's new tokens) cut in the middle as evals cuts it (token ids: the first and last
+    halves; leval.py, longbench.py). 0.5.4's VLLM wrappers send over-long prompts as they
+    are and vLLM refuses them; its HuggingFace wrapper, which the report ran, truncated to
+    ``max_seq_len``. Prompts that fit go through unchanged."""
+
+    def __init__(self, llm: Any, max_len: int) -> None:
+        self.llm, self.max_len = llm, max_len
+
+    def generate(self, prompts: list[Any], params: Any, **kwargs: Any) -> Any:
+        keep = max(1, self.max_len - params.max_tokens)
+        tokenizer = self.llm.get_tokenizer()
+        out = []
+        for p in prompts:
+            ids = p["prompt_token_ids"] if isinstance(p, dict) else tokenizer(p)["input_ids"]
+            if len(ids) <= keep:
+                out.append(p)
+                continue
+            head = keep // 2
+            out.append({"prompt_token_ids": ids[:head] + ids[len(ids) - (keep - head):]})
+        return self.llm.generate(out, params, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.llm, name)
+
+
+class ChatMiddleCut(VLLMwithChatTemplate):  # type: ignore[misc]
+    """OpenCompass's chat wrapper on a ``MiddleCut`` engine."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model = MiddleCut(self.model, self.max_seq_len)
 
 
 class VLLMSummedLoglikelihood(VLLM):  # type: ignore[misc]
@@ -60,6 +95,10 @@ class VLLMSummedLoglikelihood(VLLM):  # type: ignore[misc]
     (``-get_ppl(inputs, mask_length)``), so undoing the division recovers the sum; only
     ``LLInferencer`` configs (WinoGrande's ``winogrande_ll_c5cf57``) call it.
     tests/fidelity/test_winogrande_ref.py pins both wrappers' formulas."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model = MiddleCut(self.model, self.max_seq_len)  # generation (see MiddleCut)
 
     def get_loglikelihood(self, inputs: list[str], conts: list[str]) -> Any:
         import numpy as np

@@ -64,3 +64,29 @@ def test_humaneval_extraction_is_the_completion_it_ran() -> None:
                      "is_correct": True}}
     assert oc_detail(details, 0, {"prediction": "```python\nreturn 1```"}) == (
         "    return 1", True)
+
+
+def test_an_output_cut_at_evals_max_tokens_is_the_start_of_opencompass_s() -> None:
+    """Greedy decoding of one prompt: with evals' lower token limit its text is a prefix of
+    OpenCompass's (which generates to the wrapper's max_out_len); any other text differs."""
+    from harness import same_output
+
+    from evals.records import GenerateRequest, GenerationParams, Score, TextPrompt
+    from evals.records import SampleResult as Result
+
+    request = GenerateRequest(TextPrompt("Q"), GenerationParams(max_tokens=100, stop=("\n\n",)))
+    ours = Result("0", "", "Q", "A", ("A. one\nB. two",), Score(0.0, "A"))
+    assert same_output([request], ours, {"prediction": "A. one\nB. two\nC. three"}) == (
+        True, "length")
+    assert same_output([request], ours, {"prediction": "A. one\nB. two\n\nmore"}) == (
+        True, "stop")
+    assert same_output([request], ours, {"prediction": "B. two"}) == (False, "")
+    assert same_output([request], ours, {"prediction": "A. one\nB. two"}) == (True, "")
+
+
+def test_gaokao_lists_compare_as_evals_writes_them() -> None:
+    """One answer per question joined with ","; the evaluator's all-'Z' list is no answer."""
+    from harness import _norm
+
+    assert _norm([["A"], ["B", "C"]]) == "A,BC"
+    assert _norm(["Z", "Z"]) == _norm([["Z"]]) == _norm(None) == ""
