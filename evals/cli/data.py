@@ -13,7 +13,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from evals.benchmarks.base import spec_of
 from evals.config import (
     DEFAULT_CONFIG,
     EvalsConfig,
@@ -194,6 +193,8 @@ def _wanted(config: EvalsConfig, config_dir: Path, suites: Sequence[str],
 
 
 def _spec(name: str) -> DataSpec | None:
+    from evals.benchmarks.base import spec_of  # data commands only: gate/report need none
+
     return spec_of(name)
 
 
