@@ -16,21 +16,19 @@ import pytest
 
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
-from evals.benchmarks.tool_use.cibench import (
+from evals.benchmarks.tool_use.cibench.data import build_task, load_tasks, not_scorable_counts
+from evals.benchmarks.tool_use.cibench.react import (
     APOLOGY,
     SYSTEM_PROMPT,
     TRIM_OUTPUT,
     Action,
     Turn,
-    build_task,
     extract_code,
     fold_system,
     format_result,
-    load_tasks,
-    not_scorable_counts,
     parse_reply,
-    step_score,
 )
+from evals.benchmarks.tool_use.cibench.scoring import step_score
 from evals.config import EvalsConfig, ModelSpec, RunnerConfig, SuiteSpec
 from evals.errors import ConfigError, DataError
 from evals.records import (
@@ -175,7 +173,7 @@ def test_system_messages_fold_into_user_turns() -> None:
 # --- metrics on hand-made results ------------------------------------------------------------
 
 
-def _turn(cell: CellResult) -> Turn:
+def make_turn(cell: CellResult) -> Turn:
     ok, text = format_result(cell)
     action = Action("ipython", "```python\npass\n```", "pass\n")
     return Turn("reply", action, cell, ok, text if ok else repr(text))
@@ -198,18 +196,18 @@ def _png(color: str) -> str:
 
 
 def test_numeric_step_prefers_execute_result_and_accepts_containment() -> None:
-    both = _turn(CellResult("ok", "7\n", "3", None, 0.1))
+    both = make_turn(CellResult("ok", "7\n", "3", None, 0.1))
     assert step_score("num", [both], "3") == 1.0
     assert step_score("num", [both], "7") == 0.0  # the execute_result block wins
-    printed = _turn(CellResult("ok", "The count is 3 members\n", None, None, 0.1))
+    printed = make_turn(CellResult("ok", "The count is 3 members\n", None, None, 0.1))
     assert step_score("num", [printed], "3 members") == 1.0
-    error = _turn(CellResult("error", "3\n", None, "NameError", 0.1))
+    error = make_turn(CellResult("error", "3\n", None, "NameError", 0.1))
     assert step_score("num", [error], "3") == 0.0  # a failed call has no result
-    assert step_score("num", [_turn(CellResult("ok", "", None, None, 0.1))], "3") == 0.0
+    assert step_score("num", [make_turn(CellResult("ok", "", None, None, 0.1))], "3") == 0.0
 
 
 def test_text_step_is_rouge1() -> None:
-    turn = _turn(CellResult("ok", "The top scorer is Dana\n", None, None, 0.1))
+    turn = make_turn(CellResult("ok", "The top scorer is Dana\n", None, None, 0.1))
     assert step_score("text", [turn], "The top scorer is Dana") == pytest.approx(1.0)
     assert step_score("text", [turn], "Dana wins") == pytest.approx(2 * 0.2 * 0.5 / 0.7)
 
@@ -217,11 +215,11 @@ def test_text_step_is_rouge1() -> None:
 def test_vis_step_is_ssim_against_the_gold_figure() -> None:
     pytest.importorskip("skimage")
     gold = _png("tab:blue")
-    same = _turn(CellResult("ok", "", None, None, 0.1, images=(gold,)))
-    other = _turn(CellResult("ok", "", None, None, 0.1, images=(_png("black"),)))
+    same = make_turn(CellResult("ok", "", None, None, 0.1, images=(gold,)))
+    other = make_turn(CellResult("ok", "", None, None, 0.1, images=(_png("black"),)))
     assert step_score("vis", [same], gold) == pytest.approx(1.0, abs=1e-3)  # uint8 rounding
     assert 0.0 < step_score("vis", [other], gold) < 0.95
-    assert step_score("vis", [_turn(CellResult("ok", "1\n", None, None, 0.1))], gold) == 0.0
+    assert step_score("vis", [make_turn(CellResult("ok", "1\n", None, None, 0.1))], gold) == 0.0
     assert step_score("vis", [same], "not a png") == 0.0  # comparison failures score 0
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from evals.backends.mock import MockBackend
 from evals.benchmarks.base import BENCHMARKS, BenchmarkContext
-from evals.benchmarks.tool_use import teval
-from evals.benchmarks.tool_use._teval_scoring import (
+from evals.benchmarks.tool_use.teval import benchmark as teval
+from evals.benchmarks.tool_use.teval.scoring import (
     EmbeddingSimilarity,
     LexicalSimilarity,
     lexical_cosine,

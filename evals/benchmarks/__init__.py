@@ -3,7 +3,8 @@
 Benchmarks live in one folder per report dimension (``evals/dimensions.py``'s keys):
 every public module or subpackage there is a benchmark, named as it registers, except
 where one module registers several (``cibench`` and ``teval``: one per language; the
-``needle`` package: one per test definition). ``_``-prefixed modules are a folder's shared
+``needle`` package: one per test definition); the big ones are subpackages whose docstring
+is the protocol and whose ``benchmark`` module registers. ``_``-prefixed modules are a folder's shared
 helpers; ``base`` and the package's own ``_io``, ``_prompt``, ``_choice``, ``_extract`` and
 ``_metrics`` are everyone's. Adding a benchmark: docs/adding_a_benchmark.md.
 """

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.benchmarks.tool_use.cibench import Action, Turn, _turn, step_score
+from evals.benchmarks.tool_use.cibench.react import Action, Turn, make_turn
+from evals.benchmarks.tool_use.cibench.scoring import step_score
 from evals.sandbox.interpreter import CellResult
 from tests.fidelity.conftest import Reference
 
@@ -57,7 +58,7 @@ def _png(color: tuple[int, int, int], size: tuple[int, int] = (24, 16)) -> str:
 
 
 def _call(cell: CellResult | None, code: str = "x") -> Turn:
-    return _turn("Action: IPythonInterpreter", Action("ipython", code, code), cell)
+    return make_turn("Action: IPythonInterpreter", Action("ipython", code, code), cell)
 
 
 def _ok(stdout: str = "", value: str | None = None, images: tuple[str, ...] = ()) -> CellResult:

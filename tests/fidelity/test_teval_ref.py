@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from evals.benchmarks.tool_use import _teval_scoring, teval
-from evals.benchmarks.tool_use._teval_scoring import LexicalSimilarity, postprocess
+from evals.benchmarks.tool_use.teval import benchmark as teval
+from evals.benchmarks.tool_use.teval import scoring as _teval_scoring
+from evals.benchmarks.tool_use.teval.scoring import LexicalSimilarity, postprocess
 from tests.fidelity.conftest import Reference
 from tests.test_teval import _right_answer
 

@@ -2,7 +2,7 @@
 
 OpenCompass scores a whole subset file at once (``TEvalEvaluator.score``); every metric it
 reports is a mean of per-sample values, so the per-sample part is reproduced here and the
-means are taken by ``teval.py``. Upstream quirks kept on purpose, since they move the score:
+means are taken by ``teval.benchmark``. Upstream quirks kept on purpose, since they move the score:
 
 - ``parse_string`` builds its regex from the template without escaping it;
 - planning's longest-increasing-subsequence count starts every node at 1, so a plan with no
