@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.config
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -64,16 +63,14 @@ def engine_logs(run_dirs: Sequence[Path]) -> Iterator[list[Path]]:
     os.environ["VLLM_LOGGING_CONFIG_PATH"] = path
     os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
     _quiet_transformers()
-    logging.config.dictConfig(config)
+    _route(files, verbose())
     try:
         yield files
     finally:
         _ACTIVE.clear()
         for name in ENGINE_LOGGERS:
             logger = logging.getLogger(name)
-            for handler in list(logger.handlers):
-                logger.removeHandler(handler)
-                handler.close()
+            _drop_handlers(logger)
             logger.addHandler(logging.NullHandler())
             logger.propagate = verbose()
         for key, value in saved.items():
@@ -82,6 +79,35 @@ def engine_logs(run_dirs: Sequence[Path]) -> Iterator[list[Path]]:
             else:
                 os.environ[key] = value
         Path(path).unlink(missing_ok=True)
+
+
+def _route(files: Sequence[Path], to_console: bool) -> None:
+    """What the config file says, applied to the engine loggers alone. Not
+    ``logging.config.dictConfig``: it shuts down every handler of the process first, and a
+    library's handler may close its stream on shutdown (absl's, which rouge_score loads,
+    closes sys.stderr: the next checkpoint of a sweep then had no console)."""
+    formatter = logging.Formatter(FORMAT)
+    handlers: list[logging.Handler] = []
+    for f in files:
+        handlers.append(logging.FileHandler(f, mode="a", encoding="utf-8"))
+    if to_console:
+        handlers.append(logging.StreamHandler())  # sys.stderr at the time of writing
+        handlers[-1].setLevel(logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    for name in ENGINE_LOGGERS:
+        logger = logging.getLogger(name)
+        _drop_handlers(logger)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _drop_handlers(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
 
 
 _ACTIVE: list[Path] = []
