@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
@@ -258,13 +259,13 @@ def _record(r: dict[str, object], prompt_key: str, prefix: str) -> MBPPItem:
 
 def _read_records(path: Path) -> list[dict[str, object]]:
     text = path.read_text(encoding="utf-8")
-    try:
-        if text.lstrip().startswith("["):
+    if not text.lstrip().startswith("["):
+        rows: object = read_jsonl(path)
+    else:
+        try:
             rows = json.loads(text)
-        else:
-            rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not JSON / JSON lines ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not JSON ({exc})") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise DataError(f"{path}: expected a list of MBPP records")
     return rows

@@ -27,8 +27,6 @@ re-upload of the same questions per task in another schema.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +35,7 @@ from typing import Any
 
 from evals.benchmarks._choice import first_option, score_ppl
 from evals.benchmarks._extract import last_boxed_only_string
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, layout_files, remote
 from evals.errors import DataError
@@ -121,10 +120,7 @@ def _format_label(label: Any) -> str:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    return [json.loads(line.strip()) for line in lines if line.strip()]
+    return read_jsonl(path)
 
 
 def _load_local(root: Path) -> list[AGIEvalItem]:

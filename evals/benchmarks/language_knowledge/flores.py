@@ -34,13 +34,13 @@ fetch`` stores it, read under its new codes for the four languages it renamed
 from __future__ import annotations
 
 import gzip
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from evals.benchmarks._io import jsonl_records, read_text
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.data_sources import DataSpec, Layout, Remote, RemoteFile, layout_files, remote
@@ -186,8 +186,8 @@ def _hub_text(root: Path, split: str, code: str) -> list[str]:
     path = root / split / f"{PLUS_CODES.get(code, code)}.jsonl"
     if not path.is_file():
         raise DataError(f"flores: {path} missing; fetch it with `evals data fetch -b flores`")
-    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").split("\n")
-            if line.strip()]
+    return jsonl_records(read_text(path).split("\n"), str(path), "FLORES",
+                         lambda i, row: str(row["text"]))
 
 
 def _load_hub(root: Path, directions: Sequence[str]) -> list[FloresItem]:

@@ -13,13 +13,13 @@ stores. ``tests/fixtures/race`` holds a small hand-written file in the upstream 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._choice import score_option, score_ppl
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
@@ -71,12 +71,7 @@ def _items(rows: Sequence[dict[str, Any]], where: str) -> list[RaceItem]:
 
 def _load_local(path: Path) -> list[RaceItem]:
     if path.is_file():
-        lines = path.read_text(encoding="utf-8").split("\n")
-        try:
-            rows = [json.loads(x) for x in lines if x.strip()]
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not JSON lines ({exc})") from None
-        return _items(rows, str(path))
+        return _items(read_jsonl(path), str(path))
     return _items(parquet_rows(path, "*test*.parquet"), str(path))
 
 

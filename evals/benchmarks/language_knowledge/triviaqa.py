@@ -24,11 +24,12 @@ as ``evals data fetch`` stores it.
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from evals.benchmarks._io import jsonl_records
 from evals.benchmarks.base import (
     BenchmarkContext,
     Defaults,
@@ -88,22 +89,19 @@ def _train_shots(root: Path) -> tuple[tuple[str, str], ...]:
     train = root / "triviaqa-train.jsonl"
     if not train.is_file():
         return TRAIN_SHOTS
-    rows = [json.loads(x) for x in _read_lines(train)[: len(TRAIN_SHOTS)]]
-    return tuple((str(r["question"]), _aliases(r)[0]) for r in rows)
+    lines = _read_lines(train)[: len(TRAIN_SHOTS)]
+    return tuple(jsonl_records(lines, str(train), "TriviaQA train",
+                               lambda i, r: (str(r["question"]), _aliases(r)[0])))
 
 
 def _load_local(path: Path) -> list[TriviaQAItem]:
     shots = _train_shots(path.parent)
-    items = []
-    for i, line in enumerate(_read_lines(path)):
-        try:
-            row = json.loads(line)
-            aliases = _aliases(row)
-            items.append(TriviaQAItem(str(i), aliases[0], _question(row, f"{path}:{i + 1}"),
-                                      aliases, shots))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}:{i + 1}: not a TriviaQA record ({exc})") from None
-    return items
+
+    def item(i: int, row: Any) -> TriviaQAItem:
+        aliases = _aliases(row)
+        return TriviaQAItem(str(i), aliases[0], _question(row, f"{path}:{i + 1}"), aliases, shots)
+
+    return jsonl_records(_read_lines(path), str(path), "TriviaQA", item)
 
 
 def _load_hub(root: Path) -> list[TriviaQAItem]:

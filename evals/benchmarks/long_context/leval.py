@@ -42,9 +42,7 @@ a warning and the averages run over the tasks present (Open over 12 and Avg over
 
 from __future__ import annotations
 
-import gzip
 import importlib
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -52,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks._metrics import rouge1
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, only_text, register
 from evals.benchmarks.long_context._longctx import as_metric, category_values, fill, group_stats, naive_mean
@@ -306,17 +305,7 @@ def _task_file(root: Path, task: Task) -> Path | None:
 
 
 def _read_docs(path: Path) -> list[dict[str, Any]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    docs = []
-    for i, line in enumerate(lines):
-        if line.strip():
-            try:
-                docs.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{i + 1}: invalid JSON ({exc.msg})") from None
-    return docs
+    return read_jsonl(path)
 
 
 def _load_local(root: Path) -> list[LEvalItem]:

@@ -15,7 +15,6 @@ validation parquet as ``evals data fetch`` stores it.
 from __future__ import annotations
 
 import bz2
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._choice import score_option, score_ppl
+from evals.benchmarks._io import read_jsonl
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
@@ -92,13 +92,13 @@ def _load_text(path: Path) -> list[HellaSwagItem]:
 
 
 def _load_local(path: Path) -> list[HellaSwagItem]:
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x]
+    rows = read_jsonl(path)
     return [_from_raw(i, r) for i, r in enumerate(rows)]
 
 
 def _load_opencompass(path: Path) -> list[HellaSwagItem]:
     """Rows already preprocessed (``query`` = ``activity_label: ctx``), ``gold`` an index."""
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
+    rows = read_jsonl(path)
     return [HellaSwagItem(str(i), LETTERS[int(r["gold"])], r["query"], tuple(r["choices"]))
             for i, r in enumerate(rows)]
 

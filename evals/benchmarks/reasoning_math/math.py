@@ -37,12 +37,13 @@ import gzip
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from evals.benchmarks._extract import last_boxed_only_string
+from evals.benchmarks._io import numbered_jsonl
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
@@ -350,19 +351,6 @@ def _item(i: str, row: dict[str, Any], where: str) -> MATHItem:
         raise DataError(f"{where}: not a MATH record ({exc})") from None
 
 
-def _rows_jsonl(lines: Iterable[str], where: str) -> list[MATHItem]:
-    items: list[MATHItem] = []
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}:{n + 1}: not JSON ({exc})") from None
-        items.append(_item(str(row.get("idx", len(items))), row, f"{where}:{n + 1}"))
-    return items
-
-
 def _load_local(path: Path) -> list[MATHItem]:
     if path.is_dir():  # upstream: test/<type>/<n>.json
         files = sorted(path.glob("*/*.json"),
@@ -381,7 +369,8 @@ def _load_local(path: Path) -> list[MATHItem]:
             data = None
         if isinstance(data, dict) and all(isinstance(v, dict) for v in data.values()):
             return [_item(str(k), v, f"{path}[{k}]") for k, v in data.items()]
-    return _rows_jsonl(text.split("\n"), str(path))
+    rows = numbered_jsonl(path)
+    return [_item(str(row.get("idx", k)), row, f"{path}:{n}") for k, (n, row) in enumerate(rows)]
 
 
 def _load_hub(root: Path) -> list[MATHItem]:

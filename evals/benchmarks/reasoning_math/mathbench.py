@@ -28,13 +28,13 @@ Data: the MathBench release is not on the hub. Local layouts: ``mathbench/<split
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from evals.benchmarks._choice import first_option
+from evals.benchmarks._io import numbered_jsonl
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import BenchmarkContext, Metric, load_local, register
 from evals.data_sources import DataSpec, Layout, layout_files
@@ -152,15 +152,12 @@ def mathbench_postprocess(text: str, name: str) -> tuple[str, bool]:
 
 def _read(path: Path, split: str, name: str) -> list[MathBenchItem]:
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
-        if not line.strip():
-            continue
-        where = f"{path}:{n + 1}"
+    for line_no, row in numbered_jsonl(path):
+        n, where = line_no - 1, f"{path}:{line_no}"
         try:
-            row = json.loads(line)
             question, answer = str(row["question"]), str(row["answer"]).strip()
             options = tuple(str(o) for o in row.get("options", ()))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise DataError(f"{where}: not a MathBench record ({exc})") from None
         if "choice" in name and (len(options) != 4 or answer not in "ABCD" or not answer):
             raise DataError(f"{where}: circular evaluation needs 4 options and a letter answer")

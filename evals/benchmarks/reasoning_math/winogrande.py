@@ -38,13 +38,13 @@ with punctuation ("'s", "."), which reproduces the upstream sentence in both cas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evals.benchmarks._choice import _argmax, responses_as, score_option
+from evals.benchmarks._io import numbered_jsonl
 from evals.benchmarks._prompt import Round, rounds_to_prompt
 from evals.benchmarks.base import (
     BenchmarkContext,
@@ -113,19 +113,15 @@ def from_derived(i: int, row: Mapping[str, Any]) -> WinoGrandeItem:
 
 def _load_local(path: Path) -> list[WinoGrandeItem]:
     items: list[WinoGrandeItem] = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{i + 1}: not JSON ({exc})") from None
+    for n, row in numbered_jsonl(path):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{n}: not a WinoGrande record (a JSON object)")
         if "sentence" in row:
             items.append(from_upstream(len(items), row))
         elif "context_options" in row:
             items.append(from_derived(len(items), row))
         else:
-            raise DataError(f"{path}:{i + 1}: neither the allenai nor the MosaicML layout")
+            raise DataError(f"{path}:{n}: neither the allenai nor the MosaicML layout")
     return items
 
 
