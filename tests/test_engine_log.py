@@ -33,3 +33,17 @@ def test_engine_logs_leave_other_handlers_open(tmp_path: Path) -> None:
     lines = (tmp_path / "engine.log").read_text(encoding="utf-8").splitlines()
     assert [line.split(" ", 4)[-1] for line in lines] == ["vllm.engine: loaded"] * 2
     assert all(" INFO " in line for line in lines)
+
+
+def test_loggers_below_an_engine_logger_write_to_the_engine_log(tmp_path: Path) -> None:
+    """torch gives its child loggers their own stderr handlers; routed, they reach engine.log
+    and not that stream."""
+    stream = io.StringIO()
+    child = logging.getLogger("torch._dynamo.tests_child")
+    child.addHandler(logging.StreamHandler(stream))
+    child.propagate = False
+    with engine_logs([tmp_path]):
+        child.info("compiled")
+    assert stream.getvalue() == ""
+    assert (tmp_path / "engine.log").read_text(encoding="utf-8").endswith(
+        "torch._dynamo.tests_child: compiled\n")

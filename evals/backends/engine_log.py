@@ -102,6 +102,19 @@ def _route(files: Sequence[Path], to_console: bool) -> None:
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+        _adopt_children(name)
+
+
+def _adopt_children(name: str) -> None:
+    """Loggers below an engine logger hand their records up to it, as ``dictConfig`` makes
+    them do: torch puts a stderr handler on each of its own (``torch._dynamo``, ...) when
+    it is imported, which would print to the console past ``engine.log``."""
+    prefix = name + "."
+    for child_name, child in list(logging.root.manager.loggerDict.items()):
+        if child_name.startswith(prefix) and isinstance(child, logging.Logger):
+            child.handlers.clear()
+            child.setLevel(logging.NOTSET)
+            child.propagate = True
 
 
 def _drop_handlers(logger: logging.Logger) -> None:
